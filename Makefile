@@ -1,0 +1,31 @@
+# HAFS: see README.md. Every target works on a fresh Debian machine.
+GO      ?= go
+TAGS    ?=
+BIN     := bin
+MNT     ?= /mnt/hafs
+STORE   ?= sqlite:///var/lib/hafs/meta.db
+
+.PHONY: all build test bench lint mount clean
+
+all: build
+
+## build: compile every binary into ./bin (TAGS=fdb adds FoundationDB)
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/...
+
+## test: install what the suite needs, then run all of it (CI runs this)
+test:
+	scripts/test.sh
+
+## bench: benchmarks, as ratios against the local filesystem where it applies
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,69 @@
+// Package faultstore wraps an fdbstore.Store so that a random fraction of
+// transactions fail with a retryable conflict just before they would
+// commit, as FoundationDB's simulation does. Code that survives it handles
+// every retry path: a transaction function that is not safe to re-run shows
+// up as wrong results under this wrapper.
+package faultstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// Store injects conflicts into the transactions of the store it wraps.
+type Store struct {
+	fdbstore.Store
+	rate float64
+
+	mu  sync.Mutex
+	rng *rand.Rand
+
+	injected atomic.Int64
+}
+
+// Wrap returns s with a fraction rate (0 to 1) of transaction attempts
+// failing with fdbstore.ErrConflict. The seed makes a run repeatable.
+func Wrap(s fdbstore.Store, rate float64, seed uint64) *Store {
+	return &Store{Store: s, rate: rate, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Injected returns how many conflicts have been injected so far.
+func (s *Store) Injected() int64 { return s.injected.Load() }
+
+func (s *Store) fault() error {
+	s.mu.Lock()
+	hit := s.rng.Float64() < s.rate
+	s.mu.Unlock()
+	if !hit {
+		return nil
+	}
+	s.injected.Add(1)
+	return fmt.Errorf("faultstore: injected: %w", fdbstore.ErrConflict)
+}
+
+// Transact runs fn and then, at the injected rate, fails the attempt with a
+// conflict so that the wrapped store rolls it back and runs fn again.
+func (s *Store) Transact(ctx context.Context, fn func(fdbstore.Tx) error) error {
+	return s.Store.Transact(ctx, func(tx fdbstore.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.fault()
+	})
+}
+
+// ReadTransact fails read attempts at the same rate, as FoundationDB does
+// when a read version grows too old.
+func (s *Store) ReadTransact(ctx context.Context, fn func(fdbstore.ReadTx) error) error {
+	return s.Store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.fault()
+	})
+}

@@ -1,0 +1,63 @@
+package sqlitestore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// driverName is the pure-Go SQLite driver: no cgo, so HAFS builds and
+// cross-compiles with the Go toolchain alone.
+const driverName = "sqlite"
+
+// dsn sets the pragmas every connection needs. busy_timeout is short
+// because a busy writer lock becomes a retryable conflict that Transact
+// retries with its own back-off, bounded by the transaction timeout.
+func dsn(path string) string {
+	q := url.Values{}
+	for _, p := range []string{
+		"busy_timeout(250)",
+		"synchronous(NORMAL)",
+		"foreign_keys(OFF)",
+		"cache_size(-32768)",
+		"temp_store(MEMORY)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "deferred")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// busyError is a retryable conflict: another writer held the lock.
+type busyError struct{ err error }
+
+func (e busyError) Error() string   { return fmt.Sprintf("%v: %v", fdbstore.ErrConflict, e.err) }
+func (e busyError) Unwrap() error   { return e.err }
+func (e busyError) Retryable() bool { return true }
+
+// describe turns driver errors into ones that say what went wrong for a
+// store: a busy lock is a conflict, a non-database file is named as such.
+func describe(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return busyError{err}
+	case sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("not a database file (corrupt, or not a HAFS store): %w", err)
+	case sqlite3.SQLITE_CORRUPT:
+		return fmt.Errorf("database file is corrupt: %w", err)
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("disk full: %w", err)
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return fmt.Errorf("cannot write the store: %w", err)
+	}
+	return err
+}

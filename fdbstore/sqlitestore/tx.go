@@ -1,0 +1,194 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"iter"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// keyspaceEnd is where the user keyspace ends, as in FoundationDB, so a nil
+// range end reads to the end of user keys.
+var keyspaceEnd = []byte{0xff}
+
+type readTx struct {
+	ctx context.Context
+	c   *conn
+}
+
+func (t *readTx) Get(key []byte) ([]byte, error) {
+	var v []byte
+	err := t.c.get.QueryRowContext(t.ctx, key).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, describe(err)
+	case v == nil:
+		// A present, empty value must not read as absent.
+		v = []byte{}
+	}
+	return v, nil
+}
+
+func (t *readTx) Snapshot() fdbstore.ReadTx { return t }
+
+func (t *readTx) GetRange(begin, end []byte, opts fdbstore.RangeOptions) iter.Seq2[fdbstore.KeyValue, error] {
+	if begin == nil {
+		begin = []byte{}
+	}
+	if end == nil {
+		end = keyspaceEnd
+	}
+	return func(yield func(fdbstore.KeyValue, error) bool) {
+		if bytes.Compare(begin, end) >= 0 {
+			return
+		}
+		lo, hi := begin, end
+		first := true
+		page := 64
+		left := opts.Limit
+		for {
+			n := page
+			if left > 0 && left < n {
+				n = left
+			}
+			kvs, err := t.page(lo, hi, n, opts.Reverse, first)
+			if err != nil {
+				yield(fdbstore.KeyValue{}, err)
+				return
+			}
+			for _, kv := range kvs {
+				if !yield(kv, nil) {
+					return
+				}
+			}
+			if len(kvs) < n {
+				return
+			}
+			if left > 0 {
+				left -= len(kvs)
+				if left == 0 {
+					return
+				}
+			}
+			last := kvs[len(kvs)-1].Key
+			if opts.Reverse {
+				hi = last
+			} else {
+				lo = last
+			}
+			first = false
+			page = min(page*4, 4096)
+		}
+	}
+}
+
+// page reads up to n pairs. Pages are read whole before they are yielded so
+// that the caller may write inside the loop on the same connection.
+func (t *readTx) page(lo, hi []byte, n int, reverse, first bool) ([]fdbstore.KeyValue, error) {
+	st := t.c.fwd
+	switch {
+	case reverse:
+		st = t.c.rev
+	case !first:
+		st = t.c.fwdOpen
+	}
+	rows, err := st.QueryContext(t.ctx, lo, hi, n)
+	if err != nil {
+		return nil, describe(err)
+	}
+	defer rows.Close()
+	out := make([]fdbstore.KeyValue, 0, n)
+	for rows.Next() {
+		var kv fdbstore.KeyValue
+		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+			return nil, describe(err)
+		}
+		if kv.Value == nil {
+			kv.Value = []byte{}
+		}
+		out = append(out, kv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, describe(err)
+	}
+	return out, nil
+}
+
+type writeTx struct {
+	readTx
+	limits  fdbstore.Limits
+	err     error
+	watches []*watch
+}
+
+func (t *writeTx) Snapshot() fdbstore.ReadTx { return &t.readTx }
+
+func (t *writeTx) fail(err error) {
+	if t.err == nil && err != nil {
+		t.err = describe(err)
+	}
+}
+
+func (t *writeTx) Set(key, value []byte) {
+	if t.err != nil || !t.limits.CheckSet(key, value) {
+		return
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := t.c.set.ExecContext(t.ctx, key, value)
+	t.fail(err)
+}
+
+func (t *writeTx) Clear(key []byte) {
+	if t.err != nil || !t.limits.CheckKey(key, 0) {
+		return
+	}
+	_, err := t.c.del.ExecContext(t.ctx, key)
+	t.fail(err)
+}
+
+func (t *writeTx) ClearRange(begin, end []byte) {
+	if begin == nil {
+		begin = []byte{}
+	}
+	if end == nil {
+		end = keyspaceEnd
+	}
+	if t.err != nil || !t.limits.CheckKey(begin, len(end)) {
+		return
+	}
+	_, err := t.c.delRange.ExecContext(t.ctx, begin, end)
+	t.fail(err)
+}
+
+func (t *writeTx) Add(key []byte, delta int64) {
+	if t.err != nil || !t.limits.CheckKey(key, 8) {
+		return
+	}
+	cur, err := t.Get(key)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	// FoundationDB pads a short stored value with zeros and keeps the width
+	// of the operand; the operand here is always 8 bytes.
+	var buf [8]byte
+	copy(buf[:], cur)
+	sum := int64(binary.LittleEndian.Uint64(buf[:])) + delta
+	binary.LittleEndian.PutUint64(buf[:], uint64(sum))
+	_, err = t.c.set.ExecContext(t.ctx, key, buf[:])
+	t.fail(err)
+}
+
+func (t *writeTx) Watch(key []byte) fdbstore.Watch {
+	w := newWatch(bytes.Clone(key))
+	t.watches = append(t.watches, w)
+	return w
+}

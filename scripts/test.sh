@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, then vets
+# and tests every package. Race-checked runs cover the store packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+go vet ./...
+go test -count=1 -timeout 20m ./...
+go test -count=1 -race -timeout 10m ./fdbstore/...
