@@ -1,0 +1,242 @@
+// Command hafs-fuse mounts a HAFS filesystem with FUSE, in the foreground.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hafs/hafs/cmd/internal/cliutil"
+	hfs "github.com/hafs/hafs/fs"
+)
+
+func main() {
+	cliutil.Run(&cli.App{
+		Name:      "hafs-fuse",
+		Usage:     "mount a HAFS filesystem",
+		UsageText: "hafs-fuse [--store URL] [--name NAME] [options] MOUNTPOINT",
+		Description: "Mounts filesystem NAME of the metadata store at MOUNTPOINT and serves it until\n" +
+			"SIGINT or SIGTERM, which unmount cleanly (exit 0). Several hafs-fuse processes,\n" +
+			"on one machine or many, may mount the same filesystem: each is one client.\n" +
+			"Options may also be given fstab-style: -o ro,allow_other,attr_timeout=2s.",
+		Flags: append(cliutil.StoreFlags(),
+			&cli.DurationFlag{Name: "attr-timeout", Value: time.Second, Usage: "how long the kernel caches attributes"},
+			&cli.DurationFlag{Name: "entry-timeout", Value: time.Second, Usage: "how long the kernel caches names"},
+			&cli.DurationFlag{Name: "negative-timeout", Value: 0, Usage: "how long the kernel caches missing names"},
+			&cli.BoolFlag{Name: "read-only", Usage: "mount read-only"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounter use the mount"},
+			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
+		),
+		Action: run,
+	})
+}
+
+// settings are the mount's options after flags and -o are merged.
+type settings struct {
+	store, name                 string
+	attrTTL, entryTTL, negTTL   time.Duration
+	readOnly, allowOther, debug bool
+}
+
+func parseSettings(c *cli.Context) (settings, error) {
+	s := settings{
+		store: c.String("store"), name: c.String("name"),
+		attrTTL: c.Duration("attr-timeout"), entryTTL: c.Duration("entry-timeout"), negTTL: c.Duration("negative-timeout"),
+		readOnly: c.Bool("read-only"), allowOther: c.Bool("allow-other"), debug: c.Bool("debug"),
+	}
+	for _, group := range c.StringSlice("o") {
+		for _, opt := range strings.Split(group, ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(opt), "=")
+			var err error
+			switch k {
+			case "", "rw", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "exec", "noexec", "suid", "nosuid", "dev", "nodev":
+				// fstab and mount(8) words that need nothing from us.
+			case "ro":
+				s.readOnly = true
+			case "allow_other":
+				s.allowOther = true
+			case "debug":
+				s.debug = true
+			case "store":
+				s.store = v
+			case "name":
+				s.name = v
+			case "attr_timeout":
+				s.attrTTL, err = parseTTL(v)
+			case "entry_timeout":
+				s.entryTTL, err = parseTTL(v)
+			case "negative_timeout":
+				s.negTTL, err = parseTTL(v)
+			default:
+				return s, fmt.Errorf("unknown mount option %q", k)
+			}
+			if err != nil {
+				return s, fmt.Errorf("mount option %s: %w", k, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// parseTTL accepts a Go duration or plain seconds, as fstab users write.
+func parseTTL(v string) (time.Duration, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d, nil
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(v, "%g", &secs); err != nil || secs < 0 {
+		return 0, fmt.Errorf("bad duration %q", v)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// checkMountpoint refuses a missing, non-directory or already mounted path.
+func checkMountpoint(mnt string) (string, error) {
+	abs, err := filepath.Abs(mnt)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("mount point %s does not exist", abs)
+	case err != nil:
+		return "", fmt.Errorf("mount point %s: %w", abs, errors.Unwrap(err))
+	case !st.IsDir():
+		return "", fmt.Errorf("mount point %s is not a directory", abs)
+	}
+	if mounted, err := isMountpoint(abs); err != nil {
+		return "", err
+	} else if mounted {
+		return "", fmt.Errorf("mount point %s is already mounted", abs)
+	}
+	return abs, nil
+}
+
+// isMountpoint reports whether path is the mount point of a mounted
+// filesystem, per /proc/self/mountinfo.
+func isMountpoint(path string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMount(fields[4]) == path {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMount undoes the octal escapes of spaces and such in mountinfo.
+func unescapeMount(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("need exactly one MOUNTPOINT (see --help)")
+	}
+	set, err := parseSettings(c)
+	if err != nil {
+		return err
+	}
+	if err := c.Set("store", set.store); err != nil {
+		return err
+	}
+	if err := c.Set("name", set.name); err != nil {
+		return err
+	}
+	mnt, err := checkMountpoint(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
+		return fmt.Errorf("cannot use /dev/fuse: %w", errors.Unwrap(err))
+	} else {
+		f.Close()
+	}
+	m, store, err := cliutil.OpenFS(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	root := hfs.NewRoot(m, hfs.Options{
+		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
+		ReadOnly: set.readOnly, Logger: log,
+	})
+	opts := root.MountOptions()
+	opts.MountOptions = fuse.MountOptions{
+		FsName:       "hafs:" + set.name,
+		Name:         "hafs",
+		Options:      []string{"default_permissions"},
+		AllowOther:   set.allowOther,
+		Debug:        set.debug,
+		DirectMount:  true,
+		MaxWrite:     1 << 20,
+		MaxReadAhead: 1 << 20,
+	}
+	if set.readOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	server, err := gofs.Mount(mnt, root, opts)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mnt, err)
+	}
+	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		unmount(server, mnt, log)
+	}()
+	server.Wait()
+	log.Info("unmounted", "mountpoint", mnt)
+	return nil
+}
+
+// unmount detaches the mount, lazily if it stays busy, so that a signal
+// always ends the process.
+func unmount(server *fuse.Server, mnt string, log *slog.Logger) {
+	for range 5 {
+		if err := server.Unmount(); err == nil {
+			return
+		} else {
+			log.Warn("unmount", "mountpoint", mnt, "err", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
+		log.Error("lazy unmount", "mountpoint", mnt, "err", err)
+	}
+}

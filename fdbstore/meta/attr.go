@@ -1,0 +1,82 @@
+package meta
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// Attr is one inode as stored.
+type Attr struct {
+	Ino   uint64
+	Mode  uint32 // file type and permission bits, as in stat(2)
+	Nlink uint32
+	Uid   uint32
+	Gid   uint32
+	Rdev  uint32
+	Size  uint64
+	// Times in nanoseconds since the Unix epoch.
+	Atime, Mtime, Ctime int64
+	// Parent is the directory holding a directory (for "..", and to refuse
+	// moving a directory into its own subtree). Zero for other types.
+	Parent uint64
+	// NextCookie numbers this directory's entries in creation order, so a
+	// readdir offset stays valid while entries come and go.
+	NextCookie uint64
+	// Target is a symlink's target.
+	Target string
+}
+
+// IsDir reports whether a is a directory.
+func (a *Attr) IsDir() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFDIR }
+
+// IsReg reports whether a is a regular file.
+func (a *Attr) IsReg() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFREG }
+
+// Blocks returns the 512-byte blocks the file occupies, as stat(2) reports.
+func (a *Attr) Blocks() uint64 { return (a.Size + 511) / 512 }
+
+const attrVersion = 1
+
+// attrFixed is the encoded size of the fixed-width fields.
+const attrFixed = 1 + 8*2 + 4*5 + 8*3 + 8*2
+
+func (a *Attr) encode() []byte {
+	b := make([]byte, 0, attrFixed+len(a.Target))
+	b = append(b, attrVersion)
+	b = binary.LittleEndian.AppendUint64(b, a.Ino)
+	b = binary.LittleEndian.AppendUint64(b, a.Size)
+	for _, v := range []uint32{a.Mode, a.Nlink, a.Uid, a.Gid, a.Rdev} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	for _, v := range []int64{a.Atime, a.Mtime, a.Ctime} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint64(b, a.Parent)
+	b = binary.LittleEndian.AppendUint64(b, a.NextCookie)
+	return append(b, a.Target...)
+}
+
+func decodeAttr(b []byte) (*Attr, error) {
+	if len(b) < attrFixed || b[0] != attrVersion {
+		return nil, fmt.Errorf("corrupt inode record (%d bytes)", len(b))
+	}
+	le := binary.LittleEndian
+	a := &Attr{Ino: le.Uint64(b[1:]), Size: le.Uint64(b[9:])}
+	p := 17
+	for _, v := range []*uint32{&a.Mode, &a.Nlink, &a.Uid, &a.Gid, &a.Rdev} {
+		*v = le.Uint32(b[p:])
+		p += 4
+	}
+	for _, v := range []*int64{&a.Atime, &a.Mtime, &a.Ctime} {
+		*v = int64(le.Uint64(b[p:]))
+		p += 8
+	}
+	a.Parent = le.Uint64(b[p:])
+	a.NextCookie = le.Uint64(b[p+8:])
+	a.Target = string(b[attrFixed:])
+	return a, nil
+}
+
+func now() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,22 @@
+package meta
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestAttrRoundTrip(t *testing.T) {
+	for _, a := range []Attr{
+		{},
+		{Ino: 1, Mode: 0o40755, Nlink: 2, Uid: 1000, Gid: 100, Size: 4096, Atime: -1, Mtime: 1e18, Ctime: 5, Parent: 1, NextCookie: 9},
+		{Ino: 1 << 62, Mode: 0o120777, Target: "../some/where\x00odd"},
+	} {
+		got, err := decodeAttr(a.encode())
+		if err != nil || !reflect.DeepEqual(*got, a) {
+			t.Errorf("round trip of %+v = %+v, %v", a, got, err)
+		}
+	}
+	if _, err := decodeAttr([]byte{attrVersion, 1, 2}); err == nil {
+		t.Error("short record decoded")
+	}
+}

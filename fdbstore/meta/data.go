@@ -1,0 +1,265 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+)
+
+// File data lives in the store in fixed-size blocks keyed by index; a
+// missing block is a hole and reads as zeros. The S3 tier replaces this
+// body store for large files; the interface fs uses (Read, Write, SetAttr
+// size, Fallocate, Lseek) stays the same.
+
+func (f *FS) bs() int64 { return int64(f.sb.BlockSize) }
+
+// blockIndex decodes the block index from a block key.
+func (f *FS) blockIndex(key []byte) (int64, error) {
+	el, err := tuple.Unpack(key[len(f.k.prefix):])
+	if err != nil || len(el) != 3 {
+		return 0, fmt.Errorf("corrupt block key")
+	}
+	i, _ := el[2].(int64)
+	return i, nil
+}
+
+// Read returns up to n bytes of ino from off; fewer at end of file.
+func (f *FS) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, error) {
+	var out []byte
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		out, err = f.readTx(tx, a, off, n)
+		return err
+	})
+	return out, err
+}
+
+func (f *FS) readTx(tx fdbstore.ReadTx, a *Attr, off int64, n int) ([]byte, error) {
+	size := int64(a.Size)
+	if off >= size || n <= 0 {
+		return nil, nil
+	}
+	end := min(size, off+int64(n))
+	out := make([]byte, end-off)
+	bs := f.bs()
+	first, last := off/bs, (end-1)/bs
+	b, _ := f.k.blocksFrom(a.Ino, first)
+	e, _ := f.k.blocksFrom(a.Ino, last+1)
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		idx, err := f.blockIndex(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		start := idx * bs
+		// Copy the overlap of [start, start+len) and [off, end).
+		lo, hi := max(start, off), min(start+int64(len(kv.Value)), end)
+		if lo < hi {
+			copy(out[lo-off:hi-off], kv.Value[lo-start:hi-start])
+		}
+	}
+	return out, nil
+}
+
+// Write stores data at off in ino and returns the new attributes. A large
+// write is split into transactions of at most maxWriteTx bytes, each one
+// whole: a crash leaves a prefix of the write, never a torn block.
+func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*Attr, error) {
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	if len(data) == 0 {
+		return f.GetAttr(ctx, ino)
+	}
+	var a *Attr
+	for done := 0; done < len(data); {
+		part := data[done:min(len(data), done+maxWriteTx)]
+		pos := off + int64(done)
+		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+			var err error
+			if a, err = f.getAttr(tx, ino); err != nil {
+				return err
+			}
+			if err := f.writeTx(tx, a, pos, part); err != nil {
+				return err
+			}
+			t := now()
+			a.Mtime, a.Ctime = t, t
+			f.putAttr(tx, a)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		done += len(part)
+	}
+	return a, nil
+}
+
+// writeTx overlays data at off onto a's blocks and grows its size.
+func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
+	bs := f.bs()
+	for len(data) > 0 {
+		idx, in := off/bs, off%bs
+		n := min(int64(len(data)), bs-in)
+		key := f.k.block(a.Ino, idx)
+		var blk []byte
+		if in == 0 && n == bs {
+			blk = data[:n]
+		} else {
+			old, err := tx.Get(key)
+			if err != nil {
+				return err
+			}
+			// Blocks past the old end of file carry no stale bytes: a
+			// truncate trims the last block, so old holds only live data.
+			blk = make([]byte, max(int64(len(old)), in+n))
+			copy(blk, old)
+			copy(blk[in:], data[:n])
+		}
+		tx.Set(key, blk)
+		data = data[n:]
+		off += n
+	}
+	if uint64(off) > a.Size {
+		tx.Add(f.k.stat("bytes"), off-int64(a.Size))
+		a.Size = uint64(off)
+	}
+	return nil
+}
+
+// truncate sets a's size, dropping blocks past the new end and trimming
+// the last one, so bytes beyond the size never reappear when it grows.
+func (f *FS) truncate(tx fdbstore.Tx, a *Attr, size uint64) {
+	bs := uint64(f.bs())
+	if size < a.Size {
+		keep := (size + bs - 1) / bs
+		tx.ClearRange(f.k.blocksFrom(a.Ino, int64(keep)))
+		if rem := size % bs; rem != 0 {
+			f.trimBlock(tx, a.Ino, int64(size/bs), int(rem))
+		}
+	}
+	tx.Add(f.k.stat("bytes"), int64(size)-int64(a.Size))
+	a.Size = size
+}
+
+// trimBlock cuts block idx of ino to n bytes, if it is longer.
+func (f *FS) trimBlock(tx fdbstore.Tx, ino uint64, idx int64, n int) {
+	key := f.k.block(ino, idx)
+	old, err := tx.Get(key)
+	if err != nil || len(old) <= n {
+		if err != nil {
+			tx.Set(key, nil) // unreachable on a healthy store; fail safe: zeros
+		}
+		return
+	}
+	tx.Set(key, old[:n])
+}
+
+// Fallocate modes, as fallocate(2) defines them.
+const (
+	FallocKeepSize  = 0x01
+	FallocPunchHole = 0x02
+)
+
+// Fallocate implements fallocate(2) modes 0, KEEP_SIZE and PUNCH_HOLE.
+// Blocks are allocated lazily in the store, so mode 0 only extends the size.
+func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode uint32) error {
+	if off < 0 || length <= 0 {
+		return syscall.EINVAL
+	}
+	if mode&^(FallocKeepSize|FallocPunchHole) != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	if mode&FallocPunchHole != 0 && mode&FallocKeepSize == 0 {
+		return syscall.EINVAL
+	}
+	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		if !a.IsReg() {
+			return syscall.ENODEV
+		}
+		t := now()
+		if mode&FallocPunchHole != 0 {
+			f.punch(tx, a, off, min(off+length, int64(a.Size)))
+		} else if end := uint64(off + length); mode&FallocKeepSize == 0 && end > a.Size {
+			tx.Add(f.k.stat("bytes"), int64(end-a.Size))
+			a.Size = end
+		}
+		a.Mtime, a.Ctime = t, t
+		f.putAttr(tx, a)
+		return nil
+	})
+}
+
+// punch zeroes [off, end): whole blocks are removed, edges zeroed in place.
+func (f *FS) punch(tx fdbstore.Tx, a *Attr, off, end int64) {
+	bs := f.bs()
+	for off < end {
+		idx, in := off/bs, off%bs
+		n := min(end-off, bs-in)
+		key := f.k.block(a.Ino, idx)
+		if in == 0 && n == bs {
+			tx.Clear(key)
+		} else if old, err := tx.Get(key); err == nil && int64(len(old)) > in {
+			blk := append([]byte(nil), old...)
+			clear(blk[in:min(int64(len(blk)), in+n)])
+			tx.Set(key, blk)
+		}
+		off += n
+	}
+}
+
+// Lseek implements SEEK_DATA (3) and SEEK_HOLE (4) over the block map.
+func (f *FS) Lseek(ctx context.Context, ino uint64, off int64, whence int) (int64, error) {
+	var res int64
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		size, bs := int64(a.Size), f.bs()
+		if off < 0 || off >= size {
+			return syscall.ENXIO
+		}
+		b, e := f.k.blocksFrom(ino, off/bs)
+		want := off / bs // the next block index if there is no hole
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+			if err != nil {
+				return err
+			}
+			idx, err := f.blockIndex(kv.Key)
+			if err != nil {
+				return err
+			}
+			if whence == 3 { // SEEK_DATA: the first block at or after off
+				res = max(off, idx*bs)
+				if res >= size {
+					return syscall.ENXIO
+				}
+				return nil
+			}
+			if idx != want { // SEEK_HOLE: the first gap
+				break
+			}
+			want++
+		}
+		if whence == 3 {
+			return syscall.ENXIO
+		}
+		res = min(size, max(off, want*bs))
+		return nil
+	})
+	return res, err
+}

@@ -1,0 +1,19 @@
+// Package meta is the filesystem's data model in the store: the key schema
+// (superblock, inodes, directory entries, file blocks, xattrs, counters,
+// orphans) and every metadata change as one bounded, serializable
+// transaction. It knows POSIX semantics and speaks errno (syscall.Errno
+// wrapped with context), but nothing of FUSE: the fs package translates
+// kernel requests into these calls.
+//
+// Key layout, each packed with the tuple encoding under ("hafs", fsname):
+//
+//	("sb")                      superblock (JSON)
+//	("ctr", "ino")              next unallocated inode number
+//	("ino", ino)                inode attributes (binary, see attr.go)
+//	("dent", dir, name)         directory entry -> (ino, cookie, type)
+//	("dck", dir, cookie)        readdir order: cookie -> name
+//	("blk", ino, index)         file data, one fixed-size block, sparse
+//	("xattr", ino, name)        extended attribute value
+//	("orphan", ino)             unlinked while open: reclaim on last close
+//	("stat", "inodes"|"bytes")  statfs counters, atomic adds
+package meta

@@ -1,0 +1,240 @@
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// RootIno is the inode number of the root directory.
+const RootIno = 1
+
+// Defaults for a new filesystem.
+const (
+	DefaultBlockSize = 64 << 10
+	// inoBatch is how many inode numbers a client reserves at once, so a
+	// create costs no extra round trip to the shared counter.
+	inoBatch = 1024
+	// maxWriteTx bounds the bytes of file data one transaction carries,
+	// well under the store's 10 MB limit.
+	maxWriteTx = 1 << 20
+	// MaxNameLen is the longest file name, as on most Linux filesystems.
+	MaxNameLen = 255
+	// MaxSymlinkLen bounds a symlink target, as PATH_MAX does.
+	MaxSymlinkLen = 4096
+)
+
+// Superblock describes one filesystem; it is written once, by Mkfs.
+type Superblock struct {
+	Name      string    `json:"name"`
+	UUID      string    `json:"uuid"`
+	Created   time.Time `json:"created"`
+	BlockSize int       `json:"block_size"`
+	Version   int       `json:"version"`
+}
+
+// ErrNoFS reports a store that holds no filesystem of the given name.
+var ErrNoFS = errors.New("no such filesystem")
+
+// ErrExists reports Mkfs of a name already in use.
+var ErrExists = errors.New("filesystem already exists")
+
+// Mkfs creates filesystem name in the store: superblock, root directory and
+// counters, in one transaction. With force, an existing filesystem of that
+// name is removed first (in bounded transactions).
+func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Superblock, error) {
+	if name == "" {
+		return nil, errors.New("mkfs: empty filesystem name")
+	}
+	k := newKeys(name)
+	if force {
+		if err := destroy(ctx, s, k); err != nil {
+			return nil, fmt.Errorf("mkfs %q: remove old filesystem: %w", name, err)
+		}
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	sb := &Superblock{Name: name, UUID: hex.EncodeToString(id[:]), Created: time.Now().UTC(),
+		BlockSize: DefaultBlockSize, Version: 1}
+	raw, err := json.Marshal(sb)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Transact(ctx, func(tx fdbstore.Tx) error {
+		old, err := tx.Get(k.superblock())
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			return ErrExists
+		}
+		t := now()
+		root := &Attr{Ino: RootIno, Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: t, Mtime: t, Ctime: t,
+			Parent: RootIno, NextCookie: 3}
+		tx.Set(k.superblock(), raw)
+		tx.Set(k.inode(RootIno), root.encode())
+		tx.Set(k.inoCounter(), u64(RootIno+1))
+		tx.Set(k.stat("inodes"), i64(1))
+		tx.Set(k.stat("bytes"), i64(0))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mkfs %q: %w", name, err)
+	}
+	return sb, nil
+}
+
+// destroy clears every key of a filesystem. One ClearRange is a single
+// small mutation whatever the range holds, so this stays within limits.
+func destroy(ctx context.Context, s fdbstore.Store, k keys) error {
+	return s.Transact(ctx, func(tx fdbstore.Tx) error {
+		tx.ClearRange(k.all())
+		return nil
+	})
+}
+
+// FS is one client's handle on a filesystem in the store.
+type FS struct {
+	store fdbstore.Store
+	k     keys
+	sb    Superblock
+
+	// Inode numbers reserved by this client and not yet used.
+	inoMu             sync.Mutex
+	inoNext, inoLimit uint64
+}
+
+// Open loads filesystem name from the store.
+func Open(ctx context.Context, s fdbstore.Store, name string) (*FS, error) {
+	k := newKeys(name)
+	var raw []byte
+	err := s.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		var err error
+		raw, err = tx.Get(k.superblock())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open filesystem %q: %w", name, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("filesystem %q: %w (create it with hafs-mkfs)", name, ErrNoFS)
+	}
+	f := &FS{store: s, k: k}
+	if err := json.Unmarshal(raw, &f.sb); err != nil {
+		return nil, fmt.Errorf("filesystem %q: corrupt superblock: %w", name, err)
+	}
+	if f.sb.BlockSize <= 0 || f.sb.BlockSize > fdbstore.MaxValueSize {
+		return nil, fmt.Errorf("filesystem %q: bad block size %d", name, f.sb.BlockSize)
+	}
+	return f, nil
+}
+
+// Superblock returns the filesystem's superblock.
+func (f *FS) Superblock() Superblock { return f.sb }
+
+// Store returns the store the filesystem lives in.
+func (f *FS) Store() fdbstore.Store { return f.store }
+
+// allocIno returns a fresh inode number, reserving a batch from the shared
+// counter when this client's batch is used up. Numbers are never reused.
+func (f *FS) allocIno(ctx context.Context) (uint64, error) {
+	f.inoMu.Lock()
+	defer f.inoMu.Unlock()
+	if f.inoNext < f.inoLimit {
+		f.inoNext++
+		return f.inoNext - 1, nil
+	}
+	var start uint64
+	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.inoCounter())
+		if err != nil {
+			return err
+		}
+		start = decU64(v)
+		tx.Set(f.k.inoCounter(), u64(start+inoBatch))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("allocate inode: %w", err)
+	}
+	f.inoNext, f.inoLimit = start+1, start+inoBatch
+	return start, nil
+}
+
+// getAttr reads an inode inside a transaction; ENOENT if it is gone.
+func (f *FS) getAttr(tx fdbstore.ReadTx, ino uint64) (*Attr, error) {
+	v, err := tx.Get(f.k.inode(ino))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, syscall.ENOENT
+	}
+	a, err := decodeAttr(v)
+	if err != nil {
+		return nil, fmt.Errorf("inode %d: %w", ino, err)
+	}
+	return a, nil
+}
+
+func (f *FS) putAttr(tx fdbstore.Tx, a *Attr) { tx.Set(f.k.inode(a.Ino), a.encode()) }
+
+// GetAttr returns inode ino.
+func (f *FS) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
+	var a *Attr
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		var err error
+		a, err = f.getAttr(tx, ino)
+		return err
+	})
+	return a, err
+}
+
+// Statfs reports usage for statfs(2).
+type Statfs struct {
+	Inodes, Bytes int64
+	BlockSize     int
+}
+
+// Statfs returns the filesystem's usage counters.
+func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
+	st := Statfs{BlockSize: f.sb.BlockSize}
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		a, err := tx.Get(f.k.stat("inodes"))
+		if err != nil {
+			return err
+		}
+		b, err := tx.Get(f.k.stat("bytes"))
+		st.Inodes, st.Bytes = decI64(a), decI64(b)
+		return err
+	})
+	return st, err
+}
+
+func u64(v uint64) []byte { return i64(int64(v)) }
+
+func i64(v int64) []byte {
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return b
+}
+
+func decI64(b []byte) int64 {
+	var v int64
+	for i := 0; i < len(b) && i < 8; i++ {
+		v |= int64(b[i]) << (8 * i)
+	}
+	return v
+}
+
+func decU64(b []byte) uint64 { return uint64(decI64(b)) }

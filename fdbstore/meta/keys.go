@@ -1,0 +1,41 @@
+package meta
+
+import (
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+)
+
+// keys builds the store keys of one filesystem.
+type keys struct{ prefix []byte }
+
+func newKeys(fsname string) keys { return keys{prefix: tuple.Pack("hafs", fsname)} }
+
+func (k keys) pack(elems ...any) []byte {
+	return tuple.AppendPack(append([]byte(nil), k.prefix...), elems...)
+}
+
+func (k keys) superblock() []byte      { return k.pack("sb") }
+func (k keys) inoCounter() []byte      { return k.pack("ctr", "ino") }
+func (k keys) inode(ino uint64) []byte { return k.pack("ino", int64(ino)) }
+func (k keys) dent(dir uint64, name string) []byte {
+	return k.pack("dent", int64(dir), name)
+}
+func (k keys) dentRange(dir uint64) ([]byte, []byte) { return tuple.Range(k.pack("dent", int64(dir))) }
+func (k keys) dcookie(dir, cookie uint64) []byte     { return k.pack("dck", int64(dir), int64(cookie)) }
+func (k keys) dcookieFrom(dir, cookie uint64) ([]byte, []byte) {
+	_, end := tuple.Range(k.pack("dck", int64(dir)))
+	return k.dcookie(dir, cookie), end
+}
+func (k keys) block(ino uint64, idx int64) []byte { return k.pack("blk", int64(ino), idx) }
+func (k keys) blocksFrom(ino uint64, idx int64) ([]byte, []byte) {
+	_, end := tuple.Range(k.pack("blk", int64(ino)))
+	return k.block(ino, idx), end
+}
+func (k keys) xattr(ino uint64, name string) []byte { return k.pack("xattr", int64(ino), name) }
+func (k keys) xattrRange(ino uint64) ([]byte, []byte) {
+	return tuple.Range(k.pack("xattr", int64(ino)))
+}
+func (k keys) orphan(ino uint64) []byte      { return k.pack("orphan", int64(ino)) }
+func (k keys) orphanRange() ([]byte, []byte) { return tuple.Range(k.pack("orphan")) }
+func (k keys) stat(name string) []byte       { return k.pack("stat", name) }
+func (k keys) all() ([]byte, []byte)         { return k.prefix, fdbstore.PrefixEnd(k.prefix) }

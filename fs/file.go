@@ -1,0 +1,140 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// handle is an open file. Writes go through to the store at once, so close
+// has nothing to flush and another client's open sees them (close-to-open).
+type handle struct {
+	ino uint64
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
+		if e := n.root.writable(); e != 0 {
+			return nil, 0, e
+		}
+	}
+	n.root.opened(n.ino)
+	return &handle{ino: n.ino}, 0, 0
+}
+
+func (n *node) Read(ctx context.Context, _ gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	b, err := n.root.m.Read(ctx, n.ino, off, len(dest))
+	if err != nil {
+		return nil, n.root.errno("read", err)
+	}
+	return fuse.ReadResultData(b), 0
+}
+
+func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	if e := n.root.writable(); e != 0 {
+		return 0, e
+	}
+	if _, err := n.root.m.Write(ctx, n.ino, off, data); err != nil {
+		return 0, n.root.errno("write", err)
+	}
+	return uint32(len(data)), 0
+}
+
+func (n *node) Flush(ctx context.Context, _ gofs.FileHandle) syscall.Errno { return 0 }
+
+// Fsync makes every committed change durable, not just this file's: the
+// store syncs as a whole, which also covers fdatasync and syncfs.
+func (n *node) Fsync(ctx context.Context, _ gofs.FileHandle, _ uint32) syscall.Errno {
+	return n.root.errno("fsync", n.root.m.Store().Sync(ctx))
+}
+
+func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
+	if _, ok := f.(*handle); !ok {
+		return 0
+	}
+	// The kernel's context is gone once the file is closed; reclaiming an
+	// orphan must still run.
+	return n.root.closed(context.WithoutCancel(ctx), n.ino)
+}
+
+func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	return n.root.errno("fallocate", n.root.m.Fallocate(ctx, n.ino, int64(off), int64(size), mode))
+}
+
+func (n *node) Lseek(ctx context.Context, _ gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	switch whence {
+	case 3, 4: // SEEK_DATA, SEEK_HOLE
+		res, err := n.root.m.Lseek(ctx, n.ino, int64(off), int(whence))
+		if err != nil {
+			return 0, n.root.errno("lseek", err)
+		}
+		return uint64(res), 0
+	}
+	return 0, syscall.EINVAL
+}
+
+// dirHandle lists a directory in cookie order, a page at a time.
+type dirHandle struct {
+	n     *node
+	after uint64 // cookie of the last entry returned
+	buf   []meta.DirEntry
+	done  bool
+}
+
+var (
+	_ gofs.FileReaddirenter = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+)
+
+// Cookies 1 and 2 are "." and ".."; stored entries start at 3.
+const firstCookie = 3
+
+const readdirPage = 512
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{n: n}, 0, 0
+}
+
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	d.after, d.buf, d.done = off, nil, false
+	return 0
+}
+
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	switch d.after {
+	case 0:
+		d.after = 1
+		return &fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: d.n.ino, Off: 1}, 0
+	case 1:
+		d.after = 2
+		parent := d.n.ino
+		if _, p := d.n.Parent(); p != nil {
+			parent = p.StableAttr().Ino
+		}
+		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: parent, Off: 2}, 0
+	}
+	if len(d.buf) == 0 {
+		if d.done {
+			return nil, 0
+		}
+		ents, err := d.n.root.m.ReadDir(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
+		if err != nil {
+			return nil, d.n.root.errno("readdir", err)
+		}
+		d.buf, d.done = ents, len(ents) < readdirPage
+		if len(d.buf) == 0 {
+			return nil, 0
+		}
+	}
+	e := d.buf[0]
+	d.buf = d.buf[1:]
+	d.after = e.Cookie
+	return &fuse.DirEntry{Name: e.Name, Mode: e.Mode, Ino: e.Ino, Off: e.Cookie}, 0
+}

@@ -1,0 +1,123 @@
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// Options tune a mount.
+type Options struct {
+	// EntryTimeout and AttrTimeout are how long the kernel may cache names
+	// and attributes; they bound how stale another client's changes can
+	// look. NegativeTimeout caches "no such file".
+	EntryTimeout, AttrTimeout, NegativeTimeout time.Duration
+	ReadOnly                                   bool
+	Logger                                     *slog.Logger
+}
+
+// Root is the shared state of one mount and the root directory's node.
+type Root struct {
+	node
+	m    *meta.FS
+	opts Options
+	log  *slog.Logger
+
+	mu sync.Mutex
+	// open counts this client's open handles per inode.
+	open map[uint64]int
+	// orphans are inodes unlinked while open here: their last close
+	// removes them from the store.
+	orphans map[uint64]bool
+}
+
+// NewRoot returns the root node for mounting filesystem m.
+func NewRoot(m *meta.FS, opts Options) *Root {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Root{m: m, opts: opts, log: opts.Logger, open: map[uint64]int{}, orphans: map[uint64]bool{}}
+	r.node.root = r
+	r.node.ino = meta.RootIno
+	return r
+}
+
+// MountOptions returns go-fuse options matching these Options.
+func (r *Root) MountOptions() *gofs.Options {
+	return &gofs.Options{
+		EntryTimeout:    &r.opts.EntryTimeout,
+		AttrTimeout:     &r.opts.AttrTimeout,
+		NegativeTimeout: &r.opts.NegativeTimeout,
+		// Inode numbers are the store's, stable across mounts and clients.
+		FirstAutomaticIno: 1 << 62,
+	}
+}
+
+func (r *Root) isOpen(ino uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open[ino] > 0 {
+		r.orphans[ino] = true
+		return true
+	}
+	return false
+}
+
+func (r *Root) opened(ino uint64) {
+	r.mu.Lock()
+	r.open[ino]++
+	r.mu.Unlock()
+}
+
+// closed drops one handle; after the last one an orphan is reclaimed.
+func (r *Root) closed(ctx context.Context, ino uint64) syscall.Errno {
+	r.mu.Lock()
+	r.open[ino]--
+	last := r.open[ino] <= 0
+	reap := last && r.orphans[ino]
+	if last {
+		delete(r.open, ino)
+		delete(r.orphans, ino)
+	}
+	r.mu.Unlock()
+	if reap {
+		return r.errno("release", r.m.Release(ctx, ino))
+	}
+	return 0
+}
+
+func (r *Root) writable() syscall.Errno {
+	if r.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	return 0
+}
+
+// fillAttr copies a stored inode into a FUSE attribute reply.
+func fillAttr(a *meta.Attr, out *fuse.Attr) {
+	out.Ino = a.Ino
+	out.Mode = a.Mode
+	out.Nlink = a.Nlink
+	out.Uid, out.Gid = a.Uid, a.Gid
+	out.Rdev = a.Rdev
+	out.Size = a.Size
+	out.Blocks = a.Blocks()
+	out.Blksize = 4096
+	out.Atime, out.Atimensec = uint64(a.Atime/1e9), uint32(a.Atime%1e9)
+	out.Mtime, out.Mtimensec = uint64(a.Mtime/1e9), uint32(a.Mtime%1e9)
+	out.Ctime, out.Ctimensec = uint64(a.Ctime/1e9), uint32(a.Ctime%1e9)
+}
+
+func caller(ctx context.Context) (uid, gid uint32) {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return c.Uid, c.Gid
+	}
+	return 0, 0
+}

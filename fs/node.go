@@ -1,0 +1,258 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// node is one inode of the mounted tree. It holds only the inode number:
+// attributes always come from the store (cached by the kernel for the
+// configured timeouts).
+type node struct {
+	gofs.Inode
+	root *Root
+	ino  uint64
+}
+
+var (
+	_ gofs.NodeLookuper       = (*node)(nil)
+	_ gofs.NodeGetattrer      = (*node)(nil)
+	_ gofs.NodeSetattrer      = (*node)(nil)
+	_ gofs.NodeCreater        = (*node)(nil)
+	_ gofs.NodeMkdirer        = (*node)(nil)
+	_ gofs.NodeMknoder        = (*node)(nil)
+	_ gofs.NodeSymlinker      = (*node)(nil)
+	_ gofs.NodeLinker         = (*node)(nil)
+	_ gofs.NodeUnlinker       = (*node)(nil)
+	_ gofs.NodeRmdirer        = (*node)(nil)
+	_ gofs.NodeRenamer        = (*node)(nil)
+	_ gofs.NodeReadlinker     = (*node)(nil)
+	_ gofs.NodeOpener         = (*node)(nil)
+	_ gofs.NodeOpendirHandler = (*node)(nil)
+	_ gofs.NodeStatfser       = (*node)(nil)
+	_ gofs.NodeGetxattrer     = (*node)(nil)
+	_ gofs.NodeSetxattrer     = (*node)(nil)
+	_ gofs.NodeListxattrer    = (*node)(nil)
+	_ gofs.NodeRemovexattrer  = (*node)(nil)
+	_ gofs.NodeAllocater      = (*node)(nil)
+	_ gofs.NodeLseeker        = (*node)(nil)
+	_ gofs.NodeReader         = (*node)(nil)
+	_ gofs.NodeWriter         = (*node)(nil)
+	_ gofs.NodeFsyncer        = (*node)(nil)
+	_ gofs.NodeFlusher        = (*node)(nil)
+	_ gofs.NodeReleaser       = (*node)(nil)
+)
+
+// child wraps a stored inode as a kernel-visible child node.
+func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
+	fillAttr(a, &out.Attr)
+	c := &node{root: n.root, ino: a.Ino}
+	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.root.m.Lookup(ctx, n.ino, name)
+	if err != nil {
+		return nil, n.root.errno("lookup", err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.root.m.GetAttr(ctx, n.ino)
+	if err != nil {
+		return n.root.errno("getattr", err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	var r meta.SetAttrReq
+	if m, ok := in.GetMode(); ok {
+		r.Mode = &m
+	}
+	if u, ok := in.GetUID(); ok {
+		r.Uid = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		r.Gid = &g
+	}
+	if s, ok := in.GetSize(); ok {
+		r.Size = &s
+	}
+	if t, ok := in.GetATime(); ok {
+		ns := t.UnixNano()
+		r.Atime = &ns
+	}
+	if t, ok := in.GetMTime(); ok {
+		ns := t.UnixNano()
+		r.Mtime = &ns
+	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && r.Mode == nil {
+		// The kernel asks the filesystem to drop set-id bits (a write or
+		// truncate by someone other than the owner).
+		a, err := n.root.m.GetAttr(ctx, n.ino)
+		if err != nil {
+			return n.root.errno("setattr", err)
+		}
+		m := a.Mode &^ (syscall.S_ISUID | syscall.S_ISGID)
+		r.Mode = &m
+	}
+	a, err := n.root.m.SetAttr(ctx, n.ino, r)
+	if err != nil {
+		return n.root.errno("setattr", err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+func (n *node) mk(ctx context.Context, name string, nn meta.NewNode, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := n.root.writable(); e != 0 {
+		return nil, e
+	}
+	nn.Uid, nn.Gid = caller(ctx)
+	a, err := n.root.m.Create(ctx, n.ino, name, nn)
+	if err != nil {
+		return nil, n.root.errno("create", err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	in, e := n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFREG | mode&07777}, out)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	n.root.opened(out.Ino)
+	return in, &handle{ino: out.Ino}, 0, 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFDIR | mode&07777}, out)
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.mk(ctx, name, meta.NewNode{Mode: mode, Rdev: dev}, out)
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFLNK | 0o777, Target: target}, out)
+}
+
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := n.root.writable(); e != 0 {
+		return nil, e
+	}
+	t, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	a, err := n.root.m.Link(ctx, t.ino, n.ino, name)
+	if err != nil {
+		return nil, n.root.errno("link", err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	return n.root.errno("unlink", n.root.m.Unlink(ctx, n.ino, name, n.root.isOpen))
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	return n.root.errno("rmdir", n.root.m.Rmdir(ctx, n.ino, name))
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, np.ino, newName, flags, n.root.isOpen))
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	a, err := n.root.m.GetAttr(ctx, n.ino)
+	if err != nil {
+		return nil, n.root.errno("readlink", err)
+	}
+	if a.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		return nil, syscall.EINVAL
+	}
+	return []byte(a.Target), 0
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	st, err := n.root.m.Statfs(ctx)
+	if err != nil {
+		return n.root.errno("statfs", err)
+	}
+	// The store has no fixed capacity; report a large one so tools that
+	// check free space before writing go ahead.
+	const capacity = 1 << 50
+	out.Bsize, out.Frsize = uint32(st.BlockSize), uint32(st.BlockSize)
+	out.Blocks = capacity / uint64(st.BlockSize)
+	used := uint64(st.Bytes) / uint64(st.BlockSize)
+	out.Bfree, out.Bavail = out.Blocks-used, out.Blocks-used
+	out.Files = 1 << 40
+	out.Ffree = out.Files - uint64(st.Inodes)
+	out.NameLen = meta.MaxNameLen
+	return 0
+}
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.root.m.GetXattr(ctx, n.ino, attr)
+	if err != nil {
+		return 0, n.root.errno("getxattr", err)
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	return n.root.errno("setxattr", n.root.m.SetXattr(ctx, n.ino, attr, data, flags))
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.root.writable(); e != 0 {
+		return e
+	}
+	return n.root.errno("removexattr", n.root.m.RemoveXattr(ctx, n.ino, attr))
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	names, err := n.root.m.ListXattr(ctx, n.ino)
+	if err != nil {
+		return 0, n.root.errno("listxattr", err)
+	}
+	var buf []byte
+	for _, name := range names {
+		buf = append(append(buf, name...), 0)
+	}
+	if len(dest) < len(buf) {
+		return uint32(len(buf)), syscall.ERANGE
+	}
+	return uint32(copy(dest, buf)), 0
+}
