@@ -20,7 +20,7 @@ test:
 
 ## bench: benchmarks, as ratios against the local filesystem where it applies
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
+	scripts/bench.sh
 
 ## lint: formatting and vet
 lint:

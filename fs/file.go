@@ -17,6 +17,7 @@ type handle struct {
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
 		if e := n.root.writable(); e != 0 {
 			return nil, 0, e
@@ -27,6 +28,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 }
 
 func (n *node) Read(ctx context.Context, _ gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx = detach(ctx)
 	b, err := n.root.m.Read(ctx, n.ino, off, len(dest))
 	if err != nil {
 		return nil, n.root.errno("read", err)
@@ -35,6 +37,7 @@ func (n *node) Read(ctx context.Context, _ gofs.FileHandle, dest []byte, off int
 }
 
 func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return 0, e
 	}
@@ -49,19 +52,20 @@ func (n *node) Flush(ctx context.Context, _ gofs.FileHandle) syscall.Errno { ret
 // Fsync makes every committed change durable, not just this file's: the
 // store syncs as a whole, which also covers fdatasync and syncfs.
 func (n *node) Fsync(ctx context.Context, _ gofs.FileHandle, _ uint32) syscall.Errno {
+	ctx = detach(ctx)
 	return n.root.errno("fsync", n.root.m.Store().Sync(ctx))
 }
 
 func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
+	ctx = detach(ctx)
 	if _, ok := f.(*handle); !ok {
 		return 0
 	}
-	// The kernel's context is gone once the file is closed; reclaiming an
-	// orphan must still run.
-	return n.root.closed(context.WithoutCancel(ctx), n.ino)
+	return n.root.closed(ctx, n.ino)
 }
 
 func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -69,6 +73,7 @@ func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64
 }
 
 func (n *node) Lseek(ctx context.Context, _ gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	ctx = detach(ctx)
 	switch whence {
 	case 3, 4: // SEEK_DATA, SEEK_HOLE
 		res, err := n.root.m.Lseek(ctx, n.ino, int64(off), int(whence))
@@ -99,15 +104,18 @@ const firstCookie = 3
 const readdirPage = 512
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	return &dirHandle{n: n}, 0, 0
 }
 
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	ctx = detach(ctx)
 	d.after, d.buf, d.done = off, nil, false
 	return 0
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	ctx = detach(ctx)
 	switch d.after {
 	case 0:
 		d.after = 1

@@ -121,3 +121,11 @@ func caller(ctx context.Context) (uid, gid uint32) {
 	}
 	return 0, 0
 }
+
+// detach keeps a request's values but drops its cancellation. The kernel
+// interrupts a request whenever the calling thread gets a signal (Go
+// programs get one for every preemption), and an operation cut short after
+// its transaction committed would report EINTR for a change that happened;
+// the application would retry and see EEXIST or ENOENT. Store operations
+// are bounded by the store's own timeout instead.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

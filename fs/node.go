@@ -50,12 +50,14 @@ var (
 
 // child wraps a stored inode as a kernel-visible child node.
 func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
+	ctx = detach(ctx)
 	fillAttr(a, &out.Attr)
 	c := &node{root: n.root, ino: a.Ino}
 	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	a, err := n.root.m.Lookup(ctx, n.ino, name)
 	if err != nil {
 		return nil, n.root.errno("lookup", err)
@@ -64,6 +66,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 }
 
 func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	a, err := n.root.m.GetAttr(ctx, n.ino)
 	if err != nil {
 		return n.root.errno("getattr", err)
@@ -73,6 +76,7 @@ func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut
 }
 
 func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -116,6 +120,7 @@ func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrI
 }
 
 func (n *node) mk(ctx context.Context, name string, nn meta.NewNode, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return nil, e
 	}
@@ -128,6 +133,7 @@ func (n *node) mk(ctx context.Context, name string, nn meta.NewNode, out *fuse.E
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	in, e := n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFREG | mode&07777}, out)
 	if e != 0 {
 		return nil, nil, 0, e
@@ -137,18 +143,22 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	return n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFDIR | mode&07777}, out)
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	return n.mk(ctx, name, meta.NewNode{Mode: mode, Rdev: dev}, out)
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	return n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFLNK | 0o777, Target: target}, out)
 }
 
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return nil, e
 	}
@@ -164,6 +174,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -171,6 +182,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -178,6 +190,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -189,6 +202,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	ctx = detach(ctx)
 	a, err := n.root.m.GetAttr(ctx, n.ino)
 	if err != nil {
 		return nil, n.root.errno("readlink", err)
@@ -200,6 +214,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	ctx = detach(ctx)
 	st, err := n.root.m.Statfs(ctx)
 	if err != nil {
 		return n.root.errno("statfs", err)
@@ -218,6 +233,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	v, err := n.root.m.GetXattr(ctx, n.ino, attr)
 	if err != nil {
 		return 0, n.root.errno("getxattr", err)
@@ -229,6 +245,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -236,6 +253,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -243,6 +261,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	names, err := n.root.m.ListXattr(ctx, n.ino)
 	if err != nil {
 		return 0, n.root.errno("listxattr", err)

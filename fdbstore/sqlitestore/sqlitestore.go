@@ -244,7 +244,9 @@ func (s *Store) attemptWrite(ctx context.Context, fn func(fdbstore.Tx) error) (e
 		}
 		w.value = v
 	}
-	if _, err := c.commit.ExecContext(ctx); err != nil {
+	// COMMIT ignores cancellation: cut short, it could commit and still
+	// report an error, and the caller would run the transaction again.
+	if _, err := c.commit.ExecContext(context.WithoutCancel(ctx)); err != nil {
 		return describe(err)
 	}
 	committed = true

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The benchmarks of `make bench` (needs root: it mounts a tmpfs and drops the
+# page cache). It runs the filesystem workloads of test/fsbench on
+#   ceiling  a go-fuse loopback of a tmpfs directory, kernel passthrough off
+#            (test/loopback): the FUSE ceiling of this machine
+#   hafs     a fresh HAFS filesystem in a scratch SQLite store
+# and prints each figure with its ratio to the ceiling, then runs the store
+# micro-benchmarks.
+#
+# Environment: FSBENCH_ARGS extra fsbench flags (e.g. "--files 1000 --json");
+# HAFS_BENCH_ONLY_CEILING=1 measures the ceiling alone (no HAFS binaries).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench: must run as root (mounts a tmpfs, drops the page cache)" >&2
+	exit 1
+fi
+scripts/setup.sh
+only_ceiling=${HAFS_BENCH_ONLY_CEILING:-0}
+
+pkgs=(./test/loopback ./test/fsbench)
+[[ $only_ceiling == 1 ]] || pkgs=(./cmd/... "${pkgs[@]}")
+mkdir -p bin
+go build -o bin/ "${pkgs[@]}"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hafs-bench.XXXXXX")
+pids=()  # mount processes
+bench=   # fsbench, while it runs
+
+# is_mounted DIR: whether DIR is a mount point (field 5 of mountinfo).
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+cleanup() {
+	local pid mnt i
+	if [[ -n $bench ]]; then kill -TERM "$bench" 2>/dev/null || true; wait "$bench" 2>/dev/null || true; fi
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for mnt in "$tmp/mnt1" "$tmp/mnt2"; do
+		for ((i = 0; i < 50; i++)); do is_mounted "$mnt" || break; sleep 0.1; done
+		if is_mounted "$mnt"; then fusermount3 -u "$mnt" || fusermount3 -uz "$mnt" || true; fi
+	done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if is_mounted "$tmp/tmpfs"; then umount "$tmp/tmpfs" || umount -l "$tmp/tmpfs" || true; fi
+	rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_mount DIR PID: wait up to 10 s for DIR to be mounted by PID.
+wait_mount() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$1" && return 0
+		kill -0 "$2" 2>/dev/null || { echo "bench: mount of $1 exited" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "bench: $1 not mounted after 10 s" >&2
+	return 1
+}
+
+mkdir -p "$tmp/tmpfs" "$tmp/mnt1" "$tmp/mnt2"
+mount -t tmpfs -o size=2g,mode=755 hafs-bench "$tmp/tmpfs"
+bin/loopback "$tmp/tmpfs" "$tmp/mnt1" &
+pids+=($!)
+wait_mount "$tmp/mnt1" "${pids[-1]}"
+targets=("ceiling=$tmp/mnt1")
+
+if [[ $only_ceiling != 1 ]]; then
+	store="sqlite://$tmp/meta.db"
+	bin/hafs-mkfs --store "$store"
+	bin/hafs-fuse --store "$store" "$tmp/mnt2" &
+	pids+=($!)
+	wait_mount "$tmp/mnt2" "${pids[-1]}"
+	targets+=("hafs=$tmp/mnt2")
+fi
+
+# In the background, so that a signal to this script ends it at once.
+# shellcheck disable=SC2086 # FSBENCH_ARGS is a list of flags
+bin/fsbench ${FSBENCH_ARGS:-} "${targets[@]}" &
+bench=$!
+wait "$bench"
+bench=
+
+echo
+echo "store micro-benchmarks (fdbstore/sqlitestore):"
+go test -run '^$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
