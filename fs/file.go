@@ -122,11 +122,11 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return &fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: d.n.ino, Off: 1}, 0
 	case 1:
 		d.after = 2
-		parent := d.n.ino
-		if _, p := d.n.Parent(); p != nil {
-			parent = p.StableAttr().Ino
+		a, err := d.n.root.m.GetAttr(ctx, d.n.ino)
+		if err != nil {
+			return nil, d.n.root.errno("readdir", err)
 		}
-		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: parent, Off: 2}, 0
+		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: a.Parent, Off: 2}, 0
 	}
 	if len(d.buf) == 0 {
 		if d.done {

@@ -57,6 +57,9 @@ func (r *Root) MountOptions() *gofs.Options {
 		NegativeTimeout: &r.opts.NegativeTimeout,
 		// Inode numbers are the store's, stable across mounts and clients.
 		FirstAutomaticIno: 1 << 62,
+		// Mode 0 is a valid mode; go-fuse would otherwise turn it into 0644.
+		NullPermissions: true,
+		RootStableAttr:  &gofs.StableAttr{Ino: meta.RootIno, Mode: syscall.S_IFDIR},
 	}
 }
 

@@ -162,11 +162,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if e := n.root.writable(); e != 0 {
 		return nil, e
 	}
-	t, ok := target.(*node)
-	if !ok {
-		return nil, syscall.EXDEV
-	}
-	a, err := n.root.m.Link(ctx, t.ino, n.ino, name)
+	a, err := n.root.m.Link(ctx, inoOf(target), n.ino, name)
 	if err != nil {
 		return nil, n.root.errno("link", err)
 	}
@@ -194,11 +190,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	np, ok := newParent.(*node)
-	if !ok {
-		return syscall.EXDEV
-	}
-	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, np.ino, newName, flags, n.root.isOpen))
+	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags, n.root.isOpen))
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -232,8 +224,18 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
+// POSIX ACLs travel as these xattrs. HAFS does not implement ACLs yet, so
+// it refuses them (as a filesystem mounted with noacl does) rather than
+// store them as inert bytes: programs such as cp -a then fall back to chmod.
+func isACL(attr string) bool {
+	return attr == "system.posix_acl_access" || attr == "system.posix_acl_default"
+}
+
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	ctx = detach(ctx)
+	if isACL(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	v, err := n.root.m.GetXattr(ctx, n.ino, attr)
 	if err != nil {
 		return 0, n.root.errno("getxattr", err)
@@ -246,6 +248,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	ctx = detach(ctx)
+	if isACL(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
@@ -275,3 +280,7 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	}
 	return uint32(copy(dest, buf)), 0
 }
+
+// inoOf returns the store inode number of any node of this mount (the root
+// is a *Root, every other node a *node).
+func inoOf(e gofs.InodeEmbedder) uint64 { return e.EmbeddedInode().StableAttr().Ino }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ func main() {
 			&cli.BoolFlag{Name: "read-only", Usage: "mount read-only"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounter use the mount"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
 			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
 		),
 		Action: run,
@@ -207,6 +209,16 @@ func run(c *cli.Context) error {
 	}
 	if set.readOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	if p := c.String("cpuprofile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	server, err := gofs.Mount(mnt, root, opts)
 	if err != nil {

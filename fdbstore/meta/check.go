@@ -151,7 +151,7 @@ func (f *FS) scan(ctx context.Context, fn func(key, value []byte) error) error {
 	for {
 		var last []byte
 		n := 0
-		err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 			last, n = nil, 0
 			for kv, err := range tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: 10_000}) {
 				if err != nil {

@@ -29,7 +29,7 @@ func (f *FS) blockIndex(key []byte) (int64, error) {
 // Read returns up to n bytes of ino from off; fewer at end of file.
 func (f *FS) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, error) {
 	var out []byte
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*At
 	for done := 0; done < len(data); {
 		part := data[done:min(len(data), done+maxWriteTx)]
 		pos := off + int64(done)
-		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		err := f.transact(ctx, func(tx fdbstore.Tx) error {
 			var err error
 			if a, err = f.getAttr(tx, ino); err != nil {
 				return err
@@ -182,7 +182,7 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 	if mode&FallocPunchHole != 0 && mode&FallocKeepSize == 0 {
 		return syscall.EINVAL
 	}
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
 			return err
@@ -224,7 +224,7 @@ func (f *FS) punch(tx fdbstore.Tx, a *Attr, off, end int64) {
 // Lseek implements SEEK_DATA (3) and SEEK_HOLE (4) over the block map.
 func (f *FS) Lseek(ctx context.Context, ino uint64, off int64, whence int) (int64, error) {
 	var res int64
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
 			return err

@@ -14,6 +14,11 @@
 //	("dck", dir, cookie)        readdir order: cookie -> name
 //	("blk", ino, index)         file data, one fixed-size block, sparse
 //	("xattr", ino, name)        extended attribute value
-//	("orphan", ino)             unlinked while open: reclaim on last close
+//	("orphan", ino)             unlinked while open: owning session's id
+//	("sorph", session, ino)     the same, indexed by session for cleanup
+//	("sess", id)                a live client session (JSON); its fencing key
+//	("hb", id)                  the session's heartbeat: counter, wall time
+//	("dead", id)                a fenced session whose cleanup is unfinished
+//	("gone", id)                tombstone of a fenced session
 //	("stat", "inodes"|"bytes")  statfs counters, atomic adds
 package meta

@@ -110,6 +110,8 @@ type FS struct {
 	// Inode numbers reserved by this client and not yet used.
 	inoMu             sync.Mutex
 	inoNext, inoLimit uint64
+
+	sess sessionState
 }
 
 // Open loads filesystem name from the store.
@@ -153,7 +155,7 @@ func (f *FS) allocIno(ctx context.Context) (uint64, error) {
 		return f.inoNext - 1, nil
 	}
 	var start uint64
-	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		v, err := tx.Get(f.k.inoCounter())
 		if err != nil {
 			return err
@@ -190,7 +192,7 @@ func (f *FS) putAttr(tx fdbstore.Tx, a *Attr) { tx.Set(f.k.inode(a.Ino), a.encod
 // GetAttr returns inode ino.
 func (f *FS) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
 	var a *Attr
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		var err error
 		a, err = f.getAttr(tx, ino)
 		return err
@@ -207,7 +209,7 @@ type Statfs struct {
 // Statfs returns the filesystem's usage counters.
 func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
 	st := Statfs{BlockSize: f.sb.BlockSize}
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		a, err := tx.Get(f.k.stat("inodes"))
 		if err != nil {
 			return err

@@ -39,3 +39,18 @@ func (k keys) orphan(ino uint64) []byte      { return k.pack("orphan", int64(ino
 func (k keys) orphanRange() ([]byte, []byte) { return tuple.Range(k.pack("orphan")) }
 func (k keys) stat(name string) []byte       { return k.pack("stat", name) }
 func (k keys) all() ([]byte, []byte)         { return k.prefix, fdbstore.PrefixEnd(k.prefix) }
+
+func (k keys) sessOrphan(id string, ino uint64) []byte { return k.pack("sorph", id, int64(ino)) }
+func (k keys) sessOrphanRange(id string) ([]byte, []byte) {
+	return tuple.Range(k.pack("sorph", id))
+}
+func (k keys) session(id string) []byte       { return k.pack("sess", id) }
+func (k keys) sessionRange() ([]byte, []byte) { return tuple.Range(k.pack("sess")) }
+func (k keys) heartbeat(id string) []byte     { return k.pack("hb", id) }
+func (k keys) dead(id string) []byte          { return k.pack("dead", id) }
+func (k keys) gone(id string) []byte          { return k.pack("gone", id) }
+func (k keys) deadRange() ([]byte, []byte)    { return tuple.Range(k.pack("dead")) }
+
+// Prefix returns the key prefix under which the filesystem keeps all its
+// keys, for packages that store their own records alongside (locks).
+func (f *FS) Prefix() []byte { return append([]byte(nil), f.k.prefix...) }

@@ -2,11 +2,14 @@ package meta_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/faultstore"
@@ -67,4 +70,105 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Fatalf("readdir: %d entries, %v", len(ents), err)
 	}
 	check(t, m)
+}
+
+func BenchmarkCreate(b *testing.B) {
+	t := &testing.T{}
+	m := newFS(t, 0)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("f%d", i)
+		if _, err := m.Lookup(ctx, meta.RootIno, name); err != syscall.ENOENT {
+			b.Fatal(err)
+		}
+		if _, err := m.Create(ctx, meta.RootIno, name, meta.NewNode{Mode: syscall.S_IFREG | 0o644}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// client opens a second handle on m's filesystem with its own session.
+func client(t *testing.T, m *meta.FS, name string) *meta.FS {
+	t.Helper()
+	c, err := meta.Open(context.Background(), m.Store(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartSession(context.Background(), meta.SessionInfo{Hostname: name}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestEvictionFences(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0.1)
+	a, b := client(t, m, "a"), client(t, m, "b")
+	f, err := a.Create(ctx, meta.RootIno, "held", meta.NewNode{Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a unlinks the file while it has it open: an orphan owned by a.
+	if err := a.Unlink(ctx, meta.RootIno, "held", func(uint64) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.Evict(ctx, a.SessionID())
+	if err != nil || rep.Orphans != 1 {
+		t.Fatalf("evict: %+v, %v", rep, err)
+	}
+	if _, err := b.GetAttr(ctx, f.Ino); err != syscall.ENOENT {
+		t.Fatalf("orphan of the evicted client survives: %v", err)
+	}
+	if _, err := a.Create(ctx, meta.RootIno, "after", meta.NewNode{Mode: syscall.S_IFREG}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("evicted client's create: %v", err)
+	}
+	if _, err := b.Lookup(ctx, meta.RootIno, "after"); err != syscall.ENOENT {
+		t.Fatalf("evicted client's create is visible: %v", err)
+	}
+	if err := a.Heartbeat(ctx); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("evicted client's heartbeat: %v", err)
+	}
+	if rep, err := b.Evict(ctx, a.SessionID()); err != nil || !rep.AlreadyGone {
+		t.Fatalf("second eviction: %+v, %v", rep, err)
+	}
+	if _, err := b.Evict(ctx, "nonexistent"); !errors.Is(err, meta.ErrNoSession) {
+		t.Fatalf("evict unknown id: %v", err)
+	}
+	check(t, m)
+}
+
+func TestExpiry(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0)
+	a, b := client(t, m, "a"), client(t, m, "b")
+	mon := b.NewMonitor(50*time.Millisecond, slog.Default())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// b keeps beating; a is silent.
+		if err := b.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+		expired, err := mon.Check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(expired) > 0 {
+			if expired[0] != a.SessionID() || len(expired) != 1 {
+				t.Fatalf("expired %v, want only %s", expired, a.SessionID())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("silent session never expired")
+		}
+		time.Sleep(10 * time.Millisecond) // a heartbeat period, not synchronisation
+	}
+	if err := a.Heartbeat(ctx); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("expired client can still commit: %v", err)
+	}
+	ss, err := b.Sessions(ctx)
+	if err != nil || len(ss) != 1 || ss[0].ID != b.SessionID() {
+		t.Fatalf("sessions after expiry: %+v, %v", ss, err)
+	}
 }

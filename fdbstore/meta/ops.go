@@ -98,7 +98,7 @@ func (f *FS) Lookup(ctx context.Context, dir uint64, name string) (*Attr, error)
 		return nil, syscall.ENAMETOOLONG
 	}
 	var a *Attr
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		var err error
 		_, a, err = f.lookupTx(tx, dir, name)
 		return err
@@ -133,7 +133,7 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 		return nil, err
 	}
 	var a *Attr
-	err = f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	err = f.transact(ctx, func(tx fdbstore.Tx) error {
 		p, err := f.dirTx(tx, dir)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, err
 		return nil, err
 	}
 	var a *Attr
-	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		p, err := f.dirTx(tx, dir)
 		if err != nil {
 			return err
@@ -229,7 +229,9 @@ func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, isOpen OpenChecker, t int64) {
 	}
 	if isOpen != nil && isOpen(a.Ino) {
 		f.putAttr(tx, a)
-		tx.Set(f.k.orphan(a.Ino), nil)
+		id := f.sess.id
+		tx.Set(f.k.orphan(a.Ino), []byte(id))
+		tx.Set(f.k.sessOrphan(id, a.Ino), nil)
 		return
 	}
 	f.deleteInode(tx, a)
@@ -239,6 +241,9 @@ func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, isOpen OpenChecker, t int64) {
 // one range mutation, so the transaction stays small for any file size.
 func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	tx.Clear(f.k.inode(a.Ino))
+	if owner, _ := tx.Get(f.k.orphan(a.Ino)); owner != nil {
+		tx.Clear(f.k.sessOrphan(string(owner), a.Ino))
+	}
 	tx.Clear(f.k.orphan(a.Ino))
 	tx.ClearRange(f.k.blocksFrom(a.Ino, 0))
 	tx.ClearRange(f.k.xattrRange(a.Ino))
@@ -251,7 +256,7 @@ func (f *FS) Unlink(ctx context.Context, dir uint64, name string, isOpen OpenChe
 	if len(name) > MaxNameLen {
 		return syscall.ENAMETOOLONG
 	}
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		p, err := f.dirTx(tx, dir)
 		if err != nil {
 			return err
@@ -289,7 +294,7 @@ func (f *FS) Rmdir(ctx context.Context, dir uint64, name string) error {
 	if len(name) > MaxNameLen {
 		return syscall.ENAMETOOLONG
 	}
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		p, err := f.dirTx(tx, dir)
 		if err != nil {
 			return err
@@ -349,7 +354,7 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 		return syscall.EINVAL
 	}
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		p, err := f.dirTx(tx, dir)
 		if err != nil {
 			return err
@@ -478,7 +483,7 @@ func (f *FS) exchange(tx fdbstore.Tx, p, np *Attr, name, newName string, sd, td 
 // never repeats an entry and never skips one that existed throughout.
 func (f *FS) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
 	var out []DirEntry
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		out = out[:0]
 		if _, err := f.dirTx(tx, dir); err != nil {
 			return err
@@ -518,7 +523,7 @@ type SetAttrReq struct {
 // SetAttr changes attributes of ino: chmod, chown, truncate, utimens.
 func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, error) {
 	var a *Attr
-	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		var err error
 		if a, err = f.getAttr(tx, ino); err != nil {
 			return err
@@ -559,7 +564,7 @@ func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, erro
 // Release is called when this client closes its last handle on ino: an
 // inode that lost its last link while open is removed now.
 func (f *FS) Release(ctx context.Context, ino uint64) error {
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err == syscall.ENOENT {
 			return nil

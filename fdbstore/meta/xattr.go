@@ -26,7 +26,7 @@ func (f *FS) GetXattr(ctx context.Context, ino uint64, name string) ([]byte, err
 		return nil, syscall.ERANGE
 	}
 	var v []byte
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		if _, err := f.getAttr(tx, ino); err != nil {
 			return err
 		}
@@ -49,7 +49,7 @@ func (f *FS) SetXattr(ctx context.Context, ino uint64, name string, value []byte
 	case flags&^(XattrCreate|XattrReplace) != 0:
 		return syscall.EINVAL
 	}
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
 			return err
@@ -73,7 +73,7 @@ func (f *FS) SetXattr(ctx context.Context, ino uint64, name string, value []byte
 
 // RemoveXattr removes attribute name of ino (ENODATA if unset).
 func (f *FS) RemoveXattr(ctx context.Context, ino uint64, name string) error {
-	return f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func (f *FS) RemoveXattr(ctx context.Context, ino uint64, name string) error {
 // ListXattr returns the names of ino's attributes.
 func (f *FS) ListXattr(ctx context.Context, ino uint64) ([]string, error) {
 	var names []string
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		names = names[:0]
 		if _, err := f.getAttr(tx, ino); err != nil {
 			return err

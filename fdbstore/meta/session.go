@@ -1,0 +1,420 @@
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+)
+
+// ErrFenced is returned by every operation of a client whose session was
+// evicted or expired: it may commit nothing more until it mounts again.
+var ErrFenced = fmt.Errorf("client session was evicted or expired; unmount and mount again: %w", syscall.EIO)
+
+// ErrNoSession reports an unknown session id.
+var ErrNoSession = errors.New("no such client session")
+
+// SessionInfo describes a mounted client.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	Hostname   string    `json:"hostname"`
+	Pid        int       `json:"pid"`
+	Mountpoint string    `json:"mountpoint"`
+	Version    string    `json:"version"`
+	Start      time.Time `json:"start"`
+}
+
+// SessionStatus is a session as an observer sees it.
+type SessionStatus struct {
+	SessionInfo
+	// Beats is the heartbeat counter; liveness is judged by watching it
+	// move on the observer's own clock, never by comparing wall clocks.
+	Beats uint64
+	// LastBeat is the wall time the client wrote with its last heartbeat,
+	// for display only.
+	LastBeat time.Time
+}
+
+// Cleanup releases what a dead session held outside this package (its
+// locks), inside the transaction that finishes its cleanup, and returns a
+// count for the report.
+type Cleanup func(tx fdbstore.Tx, session string) (int, error)
+
+// sessionState is this client's own session and its fencing state.
+type sessionState struct {
+	id     string
+	key    []byte // nil: no session (admin tools), no fencing
+	fenced atomic.Bool
+	once   sync.Once
+	log    *slog.Logger
+
+	cleanup Cleanup
+}
+
+// SessionID returns this client's session id ("" without a session).
+func (f *FS) SessionID() string { return f.sess.id }
+
+// SetCleanup installs what session cleanup must also release (locks).
+func (f *FS) SetCleanup(c Cleanup) { f.sess.cleanup = c }
+
+// transact runs fn in a read-write transaction that first reads this
+// client's session key: once the key is gone (eviction, expiry) no
+// transaction of this client can commit again. This is the fence.
+func (f *FS) transact(ctx context.Context, fn func(tx fdbstore.Tx) error) error {
+	if f.sess.fenced.Load() {
+		return ErrFenced
+	}
+	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		if err := f.Fence(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return err
+}
+
+// readTransact runs fn read-only; a fenced client reads nothing either, so
+// that it cannot act on what it reads.
+func (f *FS) readTransact(ctx context.Context, fn func(tx fdbstore.ReadTx) error) error {
+	if f.sess.fenced.Load() {
+		return ErrFenced
+	}
+	return f.store.ReadTransact(ctx, fn)
+}
+
+// Fence fails with ErrFenced when this client's session key is gone. Every
+// read-write transaction of the client calls it first (other packages'
+// transactions too, through this method).
+func (f *FS) Fence(tx fdbstore.Tx) error {
+	if f.sess.key == nil {
+		return nil
+	}
+	v, err := tx.Get(f.sess.key)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		f.setFenced()
+		return ErrFenced
+	}
+	return nil
+}
+
+func (f *FS) setFenced() {
+	f.sess.fenced.Store(true)
+	f.sess.once.Do(func() {
+		if f.sess.log != nil {
+			f.sess.log.Error("this client was evicted or its session expired: every operation now fails with EIO; unmount and mount again",
+				"session", f.sess.id)
+		}
+	})
+}
+
+// Fenced reports whether this client has been fenced.
+func (f *FS) Fenced() bool { return f.sess.fenced.Load() }
+
+// StartSession registers this client; from then on its transactions are
+// fenced by the session key.
+func (f *FS) StartSession(ctx context.Context, info SessionInfo, log *slog.Logger) error {
+	if info.ID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		info.ID = hex.EncodeToString(b[:])
+	}
+	info.Start = time.Now().UTC()
+	raw, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	err = f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		tx.Set(f.k.session(info.ID), raw)
+		tx.Set(f.k.heartbeat(info.ID), beat(0))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("register session: %w", err)
+	}
+	f.sess.id, f.sess.key, f.sess.log = info.ID, f.k.session(info.ID), log
+	return nil
+}
+
+func beat(n uint64) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, n)
+	return binary.LittleEndian.AppendUint64(b, uint64(time.Now().UnixNano()))
+}
+
+func decodeBeat(b []byte) (uint64, time.Time) {
+	if len(b) < 16 {
+		return 0, time.Time{}
+	}
+	return binary.LittleEndian.Uint64(b), time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:])))
+}
+
+// Heartbeat advances this client's heartbeat counter. It fails with
+// ErrFenced once the session is gone.
+func (f *FS) Heartbeat(ctx context.Context) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.heartbeat(f.sess.id))
+		if err != nil {
+			return err
+		}
+		n, _ := decodeBeat(v)
+		tx.Set(f.k.heartbeat(f.sess.id), beat(n+1))
+		return nil
+	})
+}
+
+// Sessions lists the registered sessions.
+func (f *FS) Sessions(ctx context.Context) ([]SessionStatus, error) {
+	var out []SessionStatus
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		out = out[:0]
+		b, e := f.k.sessionRange()
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+			if err != nil {
+				return err
+			}
+			var st SessionStatus
+			if err := json.Unmarshal(kv.Value, &st.SessionInfo); err != nil {
+				return fmt.Errorf("corrupt session record: %w", err)
+			}
+			hb, err := tx.Get(f.k.heartbeat(st.ID))
+			if err != nil {
+				return err
+			}
+			st.Beats, st.LastBeat = decodeBeat(hb)
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EvictReport says what fencing a session released.
+type EvictReport struct {
+	Session string
+	Locks   int
+	Orphans int
+	// AlreadyGone is set when the session had been fenced before.
+	AlreadyGone bool
+}
+
+// Evict fences session id and releases what it held. It is idempotent: a
+// session fenced before (by eviction or expiry) has its cleanup finished.
+func (f *FS) Evict(ctx context.Context, id string) (EvictReport, error) {
+	rep := EvictReport{Session: id}
+	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		rep.AlreadyGone = false
+		v, err := tx.Get(f.k.session(id))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			g, err := tx.Get(f.k.gone(id))
+			if err != nil {
+				return err
+			}
+			if g == nil {
+				return fmt.Errorf("session %q: %w", id, ErrNoSession)
+			}
+			rep.AlreadyGone = true
+			return nil
+		}
+		f.fenceTx(tx, id, v)
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Locks, rep.Orphans, err = f.finishCleanup(ctx, id)
+	return rep, err
+}
+
+// fenceTx deletes the session key (the fence) and leaves a record that its
+// cleanup is due, so a crash between the two steps loses nothing.
+func (f *FS) fenceTx(tx fdbstore.Tx, id string, info []byte) {
+	tx.Clear(f.k.session(id))
+	tx.Clear(f.k.heartbeat(id))
+	tx.Set(f.k.dead(id), info)
+	// A small permanent tombstone keeps eviction idempotent and tells an
+	// operator that an id was fenced rather than never existed.
+	tx.Set(f.k.gone(id), info)
+}
+
+// finishCleanup releases a fenced session's locks and reclaims the inodes
+// it had open after unlinking them, a page per transaction.
+func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, err error) {
+	for {
+		done := false
+		n := 0
+		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+			n, done = 0, false
+			b, e := f.k.sessOrphanRange(id)
+			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 100}) {
+				if err != nil {
+					return err
+				}
+				el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+				if err != nil || len(el) != 3 {
+					return fmt.Errorf("corrupt orphan index key")
+				}
+				ino, _ := el[2].(int64)
+				tx.Clear(kv.Key)
+				if a, err := f.getAttr(tx, uint64(ino)); err == nil && a.Nlink == 0 {
+					f.deleteInode(tx, a)
+				} else if err != nil && err != syscall.ENOENT {
+					return err
+				}
+				n++
+			}
+			if n < 100 {
+				if f.sess.cleanup != nil {
+					l, err := f.sess.cleanup(tx, id)
+					if err != nil {
+						return err
+					}
+					locks = l
+				}
+				tx.Clear(f.k.dead(id))
+				done = true
+			}
+			return nil
+		})
+		if err != nil {
+			return locks, orphans, fmt.Errorf("clean up session %s: %w", id, err)
+		}
+		orphans += n
+		if done {
+			return locks, orphans, nil
+		}
+	}
+}
+
+// EndSession unregisters this client at a clean unmount, releasing what it
+// still holds.
+func (f *FS) EndSession(ctx context.Context) error {
+	if f.sess.key == nil || f.sess.fenced.Load() {
+		return nil
+	}
+	_, err := f.Evict(ctx, f.sess.id)
+	f.sess.fenced.Store(true)
+	return err
+}
+
+// Monitor watches other clients' heartbeats and cleans up sessions whose
+// counter has not moved for expiry, as measured on this process's
+// monotonic clock. It also finishes cleanups left half-done by a crash.
+type Monitor struct {
+	f      *FS
+	expiry time.Duration
+	seen   map[string]observed
+	log    *slog.Logger
+}
+
+type observed struct {
+	beats uint64
+	since time.Time // monotonic: when this observer last saw the counter move
+}
+
+// NewMonitor returns a monitor expiring sessions silent for expiry.
+func (f *FS) NewMonitor(expiry time.Duration, log *slog.Logger) *Monitor {
+	return &Monitor{f: f, expiry: expiry, seen: map[string]observed{}, log: log}
+}
+
+// Check runs one round: it returns the sessions it expired.
+func (m *Monitor) Check(ctx context.Context) ([]string, error) {
+	sessions, err := m.f.Sessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nowMono := time.Now()
+	live := map[string]bool{}
+	var expired []string
+	for _, s := range sessions {
+		live[s.ID] = true
+		o, ok := m.seen[s.ID]
+		if !ok || o.beats != s.Beats {
+			m.seen[s.ID] = observed{beats: s.Beats, since: nowMono}
+			continue
+		}
+		if s.ID == m.f.sess.id || nowMono.Sub(o.since) < m.expiry {
+			continue
+		}
+		claimed, err := m.claim(ctx, s.ID, s.Beats)
+		if err != nil {
+			return expired, err
+		}
+		if claimed {
+			expired = append(expired, s.ID)
+			m.log.Warn("client session expired: fenced it and released its locks", "session", s.ID,
+				"hostname", s.Hostname, "pid", s.Pid, "silent_for", nowMono.Sub(o.since).Round(time.Millisecond))
+		}
+	}
+	for id := range m.seen {
+		if !live[id] {
+			delete(m.seen, id)
+		}
+	}
+	// Cleanups a crashed cleaner left unfinished (and the ones just claimed).
+	var dead []string
+	err = m.f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		dead = dead[:0]
+		b, e := m.f.k.deadRange()
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 100}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(m.f.k.prefix):])
+			if err != nil || len(el) != 2 {
+				return fmt.Errorf("corrupt session tombstone")
+			}
+			id, _ := el[1].(string)
+			dead = append(dead, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return expired, err
+	}
+	for _, id := range dead {
+		if _, _, err := m.f.finishCleanup(ctx, id); err != nil {
+			return expired, err
+		}
+	}
+	return expired, nil
+}
+
+// claim fences session id if its heartbeat is still at beats: only one
+// observer wins, and a client that beat in the meantime is left alone.
+func (m *Monitor) claim(ctx context.Context, id string, beats uint64) (bool, error) {
+	claimed := false
+	err := m.f.transact(ctx, func(tx fdbstore.Tx) error {
+		claimed = false
+		info, err := tx.Get(m.f.k.session(id))
+		if err != nil || info == nil {
+			return err
+		}
+		hb, err := tx.Get(m.f.k.heartbeat(id))
+		if err != nil {
+			return err
+		}
+		if n, _ := decodeBeat(hb); n != beats {
+			return nil
+		}
+		m.f.fenceTx(tx, id, info)
+		claimed = true
+		return nil
+	})
+	return claimed, err
+}
