@@ -27,5 +27,9 @@ lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
+## mount: install, create a filesystem in the default store and mount it at MNT
+mount:
+	scripts/mount.sh $(MNT) $(STORE)
+
 clean:
 	rm -rf $(BIN)

@@ -2,18 +2,25 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/locks"
 )
 
 // handle is an open file. Writes go through to the store at once, so close
 // has nothing to flush and another client's open sees them (close-to-open).
 type handle struct {
 	ino uint64
+
+	mu         sync.Mutex
+	flockOwner uint64 // the open file's flock owner, once it took one
+	hasFlock   bool
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -22,6 +29,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		if e := n.root.writable(); e != 0 {
 			return nil, 0, e
 		}
+	}
+	// The kernel may have reached this inode through a cached name that
+	// another client has since removed. ESTALE makes it look the name up
+	// again (LOOKUP_REVAL) instead of handing out a dead file.
+	a, err := n.root.m.GetAttr(ctx, n.ino)
+	if errors.Is(err, syscall.ENOENT) || err == nil && a.Nlink == 0 && !n.root.isOpen(n.ino) {
+		return nil, 0, syscall.ESTALE
+	}
+	if err != nil {
+		return nil, 0, n.root.errno("open", err)
 	}
 	n.root.opened(n.ino)
 	return &handle{ino: n.ino}, 0, 0
@@ -47,7 +64,12 @@ func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off in
 	return uint32(len(data)), 0
 }
 
-func (n *node) Flush(ctx context.Context, _ gofs.FileHandle) syscall.Errno { return 0 }
+// Flush runs on every close(2): POSIX says closing any descriptor of a file
+// releases the closing process's locks on it.
+func (n *node) Flush(ctx context.Context, _ gofs.FileHandle) syscall.Errno {
+	ctx = detach(ctx)
+	return n.releasePosix(ctx, false)
+}
 
 // Fsync makes every committed change durable, not just this file's: the
 // store syncs as a whole, which also covers fdatasync and syncfs.
@@ -58,10 +80,25 @@ func (n *node) Fsync(ctx context.Context, _ gofs.FileHandle, _ uint32) syscall.E
 
 func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 	ctx = detach(ctx)
-	if _, ok := f.(*handle); !ok {
+	h, ok := f.(*handle)
+	if !ok {
 		return 0
 	}
-	return n.root.closed(ctx, n.ino)
+	// A flock belongs to the open file: its last close releases it.
+	h.mu.Lock()
+	owner, flocked := h.flockOwner, h.hasFlock
+	h.mu.Unlock()
+	if flocked {
+		o := locks.Owner{Session: n.root.m.SessionID(), ID: owner}
+		if e := n.root.errno("release flock", n.root.locks.ReleaseOwner(ctx, n.ino, o, true)); e != 0 {
+			return e
+		}
+	}
+	last, e := n.root.closed(ctx, n.ino)
+	if e == 0 && last {
+		e = n.releasePosix(ctx, true)
+	}
+	return e
 }
 
 func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64, mode uint32) syscall.Errno {

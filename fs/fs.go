@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/locks"
 )
 
 // Options tune a mount.
@@ -21,14 +22,18 @@ type Options struct {
 	EntryTimeout, AttrTimeout, NegativeTimeout time.Duration
 	ReadOnly                                   bool
 	Logger                                     *slog.Logger
+	// Locks holds the filesystem's POSIX and flock locks; it must fence
+	// with the same session as the meta.FS.
+	Locks *locks.Manager
 }
 
 // Root is the shared state of one mount and the root directory's node.
 type Root struct {
 	node
-	m    *meta.FS
-	opts Options
-	log  *slog.Logger
+	m     *meta.FS
+	locks *locks.Manager
+	opts  Options
+	log   *slog.Logger
 
 	mu sync.Mutex
 	// open counts this client's open handles per inode.
@@ -36,6 +41,9 @@ type Root struct {
 	// orphans are inodes unlinked while open here: their last close
 	// removes them from the store.
 	orphans map[uint64]bool
+	// posixLocked are inodes on which a process of this client took a
+	// POSIX lock, so that close knows when releasing is worth a transaction.
+	posixLocked map[uint64]bool
 }
 
 // NewRoot returns the root node for mounting filesystem m.
@@ -43,7 +51,8 @@ func NewRoot(m *meta.FS, opts Options) *Root {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Root{m: m, opts: opts, log: opts.Logger, open: map[uint64]int{}, orphans: map[uint64]bool{}}
+	r := &Root{m: m, locks: opts.Locks, opts: opts, log: opts.Logger, open: map[uint64]int{},
+		orphans: map[uint64]bool{}, posixLocked: map[uint64]bool{}}
 	r.node.root = r
 	r.node.ino = meta.RootIno
 	return r
@@ -79,8 +88,9 @@ func (r *Root) opened(ino uint64) {
 	r.mu.Unlock()
 }
 
-// closed drops one handle; after the last one an orphan is reclaimed.
-func (r *Root) closed(ctx context.Context, ino uint64) syscall.Errno {
+// closed drops one handle; after the last one an orphan is reclaimed. It
+// reports whether that was the last handle.
+func (r *Root) closed(ctx context.Context, ino uint64) (bool, syscall.Errno) {
 	r.mu.Lock()
 	r.open[ino]--
 	last := r.open[ino] <= 0
@@ -91,9 +101,9 @@ func (r *Root) closed(ctx context.Context, ino uint64) syscall.Errno {
 	}
 	r.mu.Unlock()
 	if reap {
-		return r.errno("release", r.m.Release(ctx, ino))
+		return last, r.errno("release", r.m.Release(ctx, ino))
 	}
-	return 0
+	return last, 0
 }
 
 func (r *Root) writable() syscall.Errno {

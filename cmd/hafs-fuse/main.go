@@ -3,6 +3,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore/meta"
 	hfs "github.com/hafs/hafs/fs"
 )
 
@@ -38,6 +40,8 @@ func main() {
 			&cli.BoolFlag{Name: "read-only", Usage: "mount read-only"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounter use the mount"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
+			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
 			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
 		),
@@ -192,9 +196,21 @@ func run(c *cli.Context) error {
 	defer store.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
+		return errors.New("--session-expiry must be longer than --heartbeat, and both positive")
+	}
+	host, _ := os.Hostname()
+	err = m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: mnt,
+		Version: cliutil.Version}, log)
+	if err != nil {
+		return err
+	}
+	sessCtx, stopSession := context.WithCancel(context.Background())
+	defer stopSession()
+	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
 	root := hfs.NewRoot(m, hfs.Options{
 		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
-		ReadOnly: set.readOnly, Logger: log,
+		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m),
 	})
 	opts := root.MountOptions()
 	opts.MountOptions = fuse.MountOptions{
@@ -206,6 +222,9 @@ func run(c *cli.Context) error {
 		DirectMount:  true,
 		MaxWrite:     1 << 20,
 		MaxReadAhead: 1 << 20,
+		// Locks are the filesystem's: the kernel forwards fcntl and flock
+		// requests instead of keeping them local to this machine.
+		EnableLocks: true,
 	}
 	if set.readOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
@@ -222,9 +241,10 @@ func run(c *cli.Context) error {
 	}
 	server, err := gofs.Mount(mnt, root, opts)
 	if err != nil {
+		_ = m.EndSession(context.Background())
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
-	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt)
+	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -233,7 +253,11 @@ func run(c *cli.Context) error {
 		unmount(server, mnt, log)
 	}()
 	server.Wait()
-	log.Info("unmounted", "mountpoint", mnt)
+	stopSession()
+	if err := m.EndSession(context.Background()); err != nil {
+		log.Warn("end session", "err", err)
+	}
+	log.Info("unmounted", "mountpoint", mnt, "session", m.SessionID())
 	return nil
 }
 

@@ -418,3 +418,28 @@ func (m *Monitor) claim(ctx context.Context, id string, beats uint64) (bool, err
 	})
 	return claimed, err
 }
+
+// KeepAlive heartbeats this client's session every interval and, as any
+// live client may, expires other sessions silent for longer than expiry.
+// It returns when ctx is done or this client has been fenced.
+func (f *FS) KeepAlive(ctx context.Context, interval, expiry time.Duration, log *slog.Logger) {
+	mon := f.NewMonitor(expiry, log)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := f.Heartbeat(ctx); errors.Is(err, ErrFenced) {
+			return
+		} else if err != nil && ctx.Err() == nil {
+			log.Warn("heartbeat", "err", err)
+			continue
+		}
+		if _, err := mon.Check(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrFenced) {
+			log.Warn("session monitor", "err", err)
+		}
+	}
+}

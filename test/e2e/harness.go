@@ -101,11 +101,10 @@ func buildBinaries(runDir string) (string, error) {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
-		"./cmd/"+MkfsBinary, "./cmd/"+FuseBinary)
+	cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building %s and %s in %s: %v\n%s", MkfsBinary, FuseBinary, root, err, out)
+		return "", fmt.Errorf("building ./cmd/... in %s: %v\n%s", root, err, out)
 	}
 	return binDir, nil
 }
@@ -241,6 +240,7 @@ type Mount struct {
 	output *lockedBuffer // hafs-fuse's stdout and stderr
 	exited chan struct{} // closed when the process has been waited for
 	err    error         // cmd.Wait's result, set before exited closes
+	killed bool          // ended on purpose by Kill
 }
 
 // Mount starts `hafs-fuse --store URL [--name NAME] extraArgs... MOUNTPOINT`
@@ -292,7 +292,28 @@ func (fs *FS) Mount(t testing.TB, extraArgs ...string) *Mount {
 
 // stop ends the hafs-fuse process as a user would (SIGTERM), checks that it
 // exited 0 and unmounted, and cleans up by force whatever it left.
+// Kill ends the mount process with SIGKILL, as a crash would, and detaches
+// the dead mount.
+func (m *Mount) Kill(t testing.TB) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL to %s: %v", FuseBinary, err)
+	}
+	<-m.exited
+	m.killed = true
+	forceUnmount(t, m.Dir)
+}
+
+// Pid returns the mount process's pid.
+func (m *Mount) Pid() int { return m.cmd.Process.Pid }
+
+// Output returns what the mount process printed so far.
+func (m *Mount) Output() string { return m.output.String() }
+
 func (m *Mount) stop(t testing.TB) {
+	if m.killed {
+		return
+	}
 	select {
 	case <-m.exited:
 		t.Errorf("%s for %s exited before the test ended (%v)", FuseBinary, m.Dir, m.err)
