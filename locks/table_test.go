@@ -195,4 +195,3 @@ func TestDecodeTableRejects(t *testing.T) {
 		}
 	}
 }
-
