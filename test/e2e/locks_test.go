@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,10 +258,13 @@ func clientOf(t *testing.T, fs *FS, m *Mount) listedClient {
 func holdFlock(t *testing.T, file string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("flock", file, "sh", "-c", "echo locked; exec sleep 600")
+	// Its own process group, so that cleanup ends the sleeping child too,
+	// which holds the file open and would keep the mount busy.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
 	must(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	buf := make([]byte, 7)
 	if _, err := stdout.Read(buf); err != nil || string(buf) != "locked\n" {
 		t.Fatalf("flock holder did not report the lock: %q %v", buf, err)
@@ -355,5 +359,152 @@ func TestEvictLiveClient(t *testing.T) {
 	out, err = exec.Command(Binary(t, "hafs-evict-client"), append(fs.storeArgs(), "nosuchclient")...).CombinedOutput()
 	if err == nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 || !strings.Contains(string(out), "no client") {
 		t.Errorf("evicting an unknown id: err %v, output %q; want a one-line error", err, out)
+	}
+}
+
+// TestThreeMountsLockHandoff: with three clients, an fcntl write lock held
+// on one passes to waiters on the other two in turn, each blocked in
+// F_SETLKW, and F_GETLK on a third sees whoever holds it.
+func TestThreeMountsLockHandoff(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	ms := []*Mount{fs.Mount(t), fs.Mount(t), fs.Mount(t)}
+	writeFile(t, filepath.Join(ms[0].Dir, "f"), "0123456789")
+	fds := make([]int, 3)
+	for i, m := range ms {
+		fds[i] = openFile(t, filepath.Join(m.Dir, "f"), unix.O_RDWR, 0)
+		defer unix.Close(fds[i])
+	}
+	must(t, setlk(fds[0], unix.F_WRLCK, 0, 0))
+	type grant struct {
+		who int
+		err error
+	}
+	granted := make(chan grant, 2)
+	for i := 1; i <= 2; i++ {
+		go func() {
+			err := unix.FcntlFlock(uintptr(fds[i]), unix.F_SETLKW, &unix.Flock_t{Type: unix.F_WRLCK, Start: 2, Len: 3})
+			granted <- grant{i, err}
+		}()
+	}
+	// Hand the lock on twice: each holder unlocks, the other waiter gets it.
+	holder := 0
+	for range 2 {
+		lk := getlk(t, fds[(holder+1)%3], unix.F_RDLCK, 3, 1)
+		if lk.Type != unix.F_WRLCK {
+			t.Fatalf("F_GETLK while mount %d holds the lock = %+v", holder, lk)
+		}
+		must(t, setlk(fds[holder], unix.F_UNLCK, 0, 0))
+		select {
+		case g := <-granted:
+			must(t, g.err)
+			holder = g.who
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no waiter got the lock after mount %d released it", holder)
+		}
+	}
+	must(t, setlk(fds[holder], unix.F_UNLCK, 0, 0))
+	if lk := getlk(t, fds[0], unix.F_WRLCK, 0, 0); lk.Type != unix.F_UNLCK {
+		t.Fatalf("F_GETLK after every release = %+v, want F_UNLCK", lk)
+	}
+}
+
+// TestEvictionRacesWrites evicts a client while it appends: every write
+// that returned success is visible on the other mount, in order, and no
+// write that failed ever appears.
+func TestEvictionRacesWrites(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	a, b := fs.Mount(t), fs.Mount(t)
+	fa := openFile(t, filepath.Join(a.Dir, "log"), unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o644)
+	defer unix.Close(fa)
+	acked := make(chan int, 1)
+	started := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			if _, err := unix.Write(fa, fmt.Appendf(nil, "line %06d\n", n)); err != nil {
+				acked <- n
+				return
+			}
+			n++
+			if n == 20 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+	id := clientOf(t, fs, a).ID
+	if out, err := exec.Command(Binary(t, "hafs-evict-client"), append(fs.storeArgs(), id)...).CombinedOutput(); err != nil {
+		t.Fatalf("hafs-evict-client: %v\n%s", err, out)
+	}
+	var n int
+	select {
+	case n = <-acked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the evicted client kept writing successfully")
+	}
+	var want strings.Builder
+	for i := range n {
+		fmt.Fprintf(&want, "line %06d\n", i)
+	}
+	wantContent(t, filepath.Join(b.Dir, "log"), []byte(want.String()))
+	t.Logf("%d appends acknowledged before the eviction fenced the writer", n)
+}
+
+// TestLockWaitInterruptAndDeadlock: a blocked wait ends with EINTR when a
+// signal interrupts it (flock(1) -w times out with SIGALRM), and an
+// F_SETLKW that would close a cycle of waiters across mounts gets EDEADLK.
+func TestLockWaitInterruptAndDeadlock(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	a, b := fs.Mount(t), fs.Mount(t)
+	writeFile(t, filepath.Join(a.Dir, "f"), "")
+	holdFlock(t, filepath.Join(a.Dir, "f"))
+	start := time.Now()
+	err := exec.Command("flock", "-w", "0.5", filepath.Join(b.Dir, "f"), "true").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("flock -w 0.5 on a held lock: %v, want exit status 1 (timed out)", err)
+	}
+	t.Logf("interrupted wait returned after %v", time.Since(start).Round(time.Millisecond))
+
+	fa := openFile(t, filepath.Join(a.Dir, "f"), unix.O_RDWR, 0)
+	defer unix.Close(fa)
+	fb := openFile(t, filepath.Join(b.Dir, "f"), unix.O_RDWR, 0)
+	defer unix.Close(fb)
+	must(t, setlk(fa, unix.F_WRLCK, 0, 1))
+	must(t, setlk(fb, unix.F_WRLCK, 1, 1))
+	// A waits for B's byte and B for A's: whichever asks second closes the
+	// cycle and must get EDEADLK; the other then gets its lock.
+	type result struct {
+		fd  int
+		err error
+	}
+	res := make(chan result, 2)
+	for _, r := range []struct {
+		fd    int
+		start int64
+	}{{fa, 1}, {fb, 0}} {
+		go func() {
+			err := unix.FcntlFlock(uintptr(r.fd), unix.F_SETLKW, &unix.Flock_t{Type: unix.F_WRLCK, Start: r.start, Len: 1})
+			res <- result{r.fd, err}
+		}()
+	}
+	var first result
+	select {
+	case first = <-res:
+	case <-time.After(10 * time.Second):
+		t.Fatal("two mounts waiting for each other: neither got EDEADLK")
+	}
+	if !errors.Is(first.err, unix.EDEADLK) {
+		t.Fatalf("first F_SETLKW to return: %v, want EDEADLK", first.err)
+	}
+	must(t, setlk(first.fd, unix.F_UNLCK, 0, 0))
+	select {
+	case second := <-res:
+		must(t, second.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the surviving waiter never got its lock")
 	}
 }
