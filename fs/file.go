@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"syscall"
 
@@ -30,17 +29,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 			return nil, 0, e
 		}
 	}
-	// The kernel may have reached this inode through a cached name that
-	// another client has since removed. ESTALE makes it look the name up
-	// again (LOOKUP_REVAL) instead of handing out a dead file.
-	a, err := n.root.m.GetAttr(ctx, n.ino)
-	if errors.Is(err, syscall.ENOENT) || err == nil && a.Nlink == 0 && !n.root.isOpen(n.ino) {
-		return nil, 0, syscall.ESTALE
+	if e := n.root.openInode(ctx, n.ino, false); e != 0 {
+		return nil, 0, e
 	}
-	if err != nil {
-		return nil, 0, n.root.errno("open", err)
-	}
-	n.root.opened(n.ino)
 	return &handle{ino: n.ino}, 0, 0
 }
 
@@ -94,7 +85,7 @@ func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 			return e
 		}
 	}
-	last, e := n.root.closed(ctx, n.ino)
+	last, e := n.root.closeInode(ctx, n.ino)
 	if e == 0 && last {
 		e = n.releasePosix(ctx, true)
 	}

@@ -36,11 +36,9 @@ type Root struct {
 	log   *slog.Logger
 
 	mu sync.Mutex
-	// open counts this client's open handles per inode.
-	open map[uint64]int
-	// orphans are inodes unlinked while open here: their last close
-	// removes them from the store.
-	orphans map[uint64]bool
+	// open holds, per inode with open handles here (or an open or close
+	// under way), how many; see openInode.
+	open map[uint64]*openState
 	// posixLocked are inodes on which a process of this client took a
 	// POSIX lock, so that close knows when releasing is worth a transaction.
 	posixLocked map[uint64]bool
@@ -51,8 +49,8 @@ func NewRoot(m *meta.FS, opts Options) *Root {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Root{m: m, locks: opts.Locks, opts: opts, log: opts.Logger, open: map[uint64]int{},
-		orphans: map[uint64]bool{}, posixLocked: map[uint64]bool{}}
+	r := &Root{m: m, locks: opts.Locks, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
+		posixLocked: map[uint64]bool{}}
 	r.node.root = r
 	r.node.ino = meta.RootIno
 	return r
@@ -72,38 +70,67 @@ func (r *Root) MountOptions() *gofs.Options {
 	}
 }
 
-func (r *Root) isOpen(ino uint64) bool {
+// openState is one inode's open handles in this client. Its mutex orders
+// the store transactions of the first open and the last close, so the
+// client's open record in the store always matches handles > 0.
+type openState struct {
+	mu      sync.Mutex
+	handles int // guarded by mu
+	users   int // guarded by Root.mu: goroutines holding or waiting for mu
+}
+
+// acquire returns ino's state with its mutex held.
+func (r *Root) acquire(ino uint64) *openState {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.open[ino] > 0 {
-		r.orphans[ino] = true
-		return true
+	st := r.open[ino]
+	if st == nil {
+		st = &openState{}
+		r.open[ino] = st
 	}
-	return false
-}
-
-func (r *Root) opened(ino uint64) {
-	r.mu.Lock()
-	r.open[ino]++
+	st.users++
 	r.mu.Unlock()
+	st.mu.Lock()
+	return st
 }
 
-// closed drops one handle; after the last one an orphan is reclaimed. It
-// reports whether that was the last handle.
-func (r *Root) closed(ctx context.Context, ino uint64) (bool, syscall.Errno) {
+// release unlocks st and forgets it once nobody uses it and no handle is
+// open. With users at zero nobody else touched handles since our unlock.
+func (r *Root) release(ino uint64, st *openState) {
+	st.mu.Unlock()
 	r.mu.Lock()
-	r.open[ino]--
-	last := r.open[ino] <= 0
-	reap := last && r.orphans[ino]
-	if last {
+	st.users--
+	if st.users == 0 && st.handles == 0 {
 		delete(r.open, ino)
-		delete(r.orphans, ino)
 	}
 	r.mu.Unlock()
-	if reap {
-		return last, r.errno("release", r.m.Release(ctx, ino))
+}
+
+// openInode counts a new handle on ino. The first one in this client
+// registers the open in the store (see meta.FS.Open), unless created is set:
+// Create registered it in its own transaction.
+func (r *Root) openInode(ctx context.Context, ino uint64, created bool) syscall.Errno {
+	st := r.acquire(ino)
+	defer r.release(ino, st)
+	if st.handles == 0 && !created {
+		if _, err := r.m.Open(ctx, ino); err != nil {
+			return r.errno("open", err)
+		}
 	}
-	return last, 0
+	st.handles++
+	return 0
+}
+
+// closeInode drops one handle on ino and reports whether it was the last
+// one here. The last close unregisters the open in the store, which removes
+// the inode if every link to it is gone and no other client has it open.
+func (r *Root) closeInode(ctx context.Context, ino uint64) (bool, syscall.Errno) {
+	st := r.acquire(ino)
+	defer r.release(ino, st)
+	st.handles--
+	if st.handles > 0 {
+		return false, 0
+	}
+	return true, r.errno("release", r.m.Close(ctx, ino))
 }
 
 func (r *Root) writable() syscall.Errno {

@@ -134,11 +134,13 @@ func (n *node) mk(ctx context.Context, name string, nn meta.NewNode, out *fuse.E
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	ctx = detach(ctx)
-	in, e := n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFREG | mode&07777}, out)
+	in, e := n.mk(ctx, name, meta.NewNode{Mode: syscall.S_IFREG | mode&07777, Open: true}, out)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	n.root.opened(out.Ino)
+	if e := n.root.openInode(ctx, out.Ino, true); e != 0 {
+		return nil, nil, 0, e
+	}
 	return in, &handle{ino: out.Ino}, 0, 0
 }
 
@@ -174,7 +176,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	return n.root.errno("unlink", n.root.m.Unlink(ctx, n.ino, name, n.root.isOpen))
+	return n.root.errno("unlink", n.root.m.Unlink(ctx, n.ino, name))
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -190,7 +192,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags, n.root.isOpen))
+	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags))
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {

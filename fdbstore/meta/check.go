@@ -38,6 +38,10 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	cookies := map[[2]uint64]string{}
 	blocks := map[uint64]int{}
 	orphans := map[uint64]bool{}
+	opens := map[uint64]int{}         // open records per inode
+	sessOpens := map[[2]string]bool{} // (session, ino) from the session index
+	openRecs := map[[2]string]bool{}  // (session, ino) from the inode records
+	live := map[string]bool{}         // sessions live or awaiting cleanup
 	rep := &CheckReport{}
 	bad := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
@@ -78,6 +82,16 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 			rep.Blocks++
 		case kind == "orphan" && len(el) == 2:
 			orphans[id(1)] = true
+		case (kind == "sess" || kind == "dead") && len(el) == 2:
+			sess, _ := el[1].(string)
+			live[sess] = true
+		case kind == "open" && len(el) == 3:
+			sess, _ := el[2].(string)
+			opens[id(1)]++
+			openRecs[[2]string{sess, fmt.Sprint(id(1))}] = true
+		case kind == "sopen" && len(el) == 3:
+			sess, _ := el[1].(string)
+			sessOpens[[2]string{sess, fmt.Sprint(id(2))}] = true
 		}
 		return nil
 	})
@@ -120,6 +134,8 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 			}
 		}
 		switch {
+		case a.Nlink == 0 && orphans[ino] && opens[ino] == 0:
+			bad("orphan inode %d: open by no client", ino)
 		case a.Nlink == 0 && orphans[ino]:
 			rep.Orphans = append(rep.Orphans, ino)
 		case a.Nlink != want:
@@ -136,6 +152,19 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	for ino := range orphans {
 		if a := inodes[ino]; a == nil || a.Nlink != 0 {
 			bad("orphan record for inode %d that is missing or still linked", ino)
+		}
+	}
+	for k := range openRecs {
+		if !live[k[0]] {
+			bad("inode %s held open by session %s, which is neither live nor awaiting cleanup", k[1], k[0])
+		}
+		if !sessOpens[k] {
+			bad("open record of session %s on inode %s missing from the session index", k[0], k[1])
+		}
+	}
+	for k := range sessOpens {
+		if !openRecs[k] {
+			bad("session %s index lists inode %s open, the inode has no such record", k[0], k[1])
 		}
 	}
 	if inodes[RootIno] == nil {

@@ -14,8 +14,9 @@
 //	("dck", dir, cookie)        readdir order: cookie -> name
 //	("blk", ino, index)         file data, one fixed-size block, sparse
 //	("xattr", ino, name)        extended attribute value
-//	("orphan", ino)             unlinked while open: owning session's id
-//	("sorph", session, ino)     the same, indexed by session for cleanup
+//	("orphan", ino)             an inode unlinked while some client has it open
+//	("open", ino, session)      the session has ino open (first open to last close)
+//	("sopen", session, ino)     the same, indexed by session for its cleanup
 //	("sess", id)                a live client session (JSON); its fencing key
 //	("hb", id)                  the session's heartbeat: counter, wall time
 //	("dead", id)                a fenced session whose cleanup is unfinished

@@ -47,19 +47,19 @@ var ErrNoFS = errors.New("no such filesystem")
 // ErrExists reports Mkfs of a name already in use.
 var ErrExists = errors.New("filesystem already exists")
 
+// ErrMounted reports Mkfs --force of a filesystem that clients still mount.
+var ErrMounted = errors.New("filesystem is mounted")
+
 // Mkfs creates filesystem name in the store: superblock, root directory and
 // counters, in one transaction. With force, an existing filesystem of that
-// name is removed first (in bounded transactions).
+// name is erased in that same transaction (one ClearRange, a single small
+// mutation whatever the range holds), so a crash leaves either the old
+// filesystem or the new one; it refuses while any client mounts it.
 func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Superblock, error) {
 	if name == "" {
 		return nil, errors.New("mkfs: empty filesystem name")
 	}
 	k := newKeys(name)
-	if force {
-		if err := destroy(ctx, s, k); err != nil {
-			return nil, fmt.Errorf("mkfs %q: remove old filesystem: %w", name, err)
-		}
-	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	sb := &Superblock{Name: name, UUID: hex.EncodeToString(id[:]), Created: time.Now().UTC(),
@@ -73,8 +73,22 @@ func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Supe
 		if err != nil {
 			return err
 		}
-		if old != nil {
+		if old != nil && !force {
 			return ErrExists
+		}
+		if old != nil {
+			b, e := k.sessionRange()
+			n := 0
+			for _, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			if n > 0 {
+				return fmt.Errorf("%w by %d clients; unmount them first (see hafs-list-clients)", ErrMounted, n)
+			}
+			tx.ClearRange(k.all())
 		}
 		t := now()
 		root := &Attr{Ino: RootIno, Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: t, Mtime: t, Ctime: t,
@@ -90,15 +104,6 @@ func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Supe
 		return nil, fmt.Errorf("mkfs %q: %w", name, err)
 	}
 	return sb, nil
-}
-
-// destroy clears every key of a filesystem. One ClearRange is a single
-// small mutation whatever the range holds, so this stays within limits.
-func destroy(ctx context.Context, s fdbstore.Store, k keys) error {
-	return s.Transact(ctx, func(tx fdbstore.Tx) error {
-		tx.ClearRange(k.all())
-		return nil
-	})
 }
 
 // FS is one client's handle on a filesystem in the store.

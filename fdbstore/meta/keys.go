@@ -40,9 +40,13 @@ func (k keys) orphanRange() ([]byte, []byte) { return tuple.Range(k.pack("orphan
 func (k keys) stat(name string) []byte       { return k.pack("stat", name) }
 func (k keys) all() ([]byte, []byte)         { return k.prefix, fdbstore.PrefixEnd(k.prefix) }
 
-func (k keys) sessOrphan(id string, ino uint64) []byte { return k.pack("sorph", id, int64(ino)) }
-func (k keys) sessOrphanRange(id string) ([]byte, []byte) {
-	return tuple.Range(k.pack("sorph", id))
+func (k keys) open(ino uint64, id string) []byte { return k.pack("open", int64(ino), id) }
+func (k keys) openRange(ino uint64) ([]byte, []byte) {
+	return tuple.Range(k.pack("open", int64(ino)))
+}
+func (k keys) sessOpen(id string, ino uint64) []byte { return k.pack("sopen", id, int64(ino)) }
+func (k keys) sessOpenRange(id string) ([]byte, []byte) {
+	return tuple.Range(k.pack("sopen", id))
 }
 func (k keys) session(id string) []byte       { return k.pack("sess", id) }
 func (k keys) sessionRange() ([]byte, []byte) { return tuple.Range(k.pack("sess")) }

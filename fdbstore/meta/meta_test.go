@@ -105,14 +105,18 @@ func TestEvictionFences(t *testing.T) {
 	ctx := context.Background()
 	m := newFS(t, 0.1)
 	a, b := client(t, m, "a"), client(t, m, "b")
-	f, err := a.Create(ctx, meta.RootIno, "held", meta.NewNode{Mode: syscall.S_IFREG | 0o644})
+	f, err := a.Create(ctx, meta.RootIno, "held", meta.NewNode{Mode: syscall.S_IFREG | 0o644, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a unlinks the file while it has it open: an orphan owned by a.
-	if err := a.Unlink(ctx, meta.RootIno, "held", func(uint64) bool { return true }); err != nil {
+	// b unlinks the file while a has it open: it stays, as an orphan.
+	if err := b.Unlink(ctx, meta.RootIno, "held"); err != nil {
 		t.Fatal(err)
 	}
+	if got, err := b.GetAttr(ctx, f.Ino); err != nil || got.Nlink != 0 {
+		t.Fatalf("file unlinked while open elsewhere: %+v, %v; want it kept with nlink 0", got, err)
+	}
+	check(t, m)
 	rep, err := b.Evict(ctx, a.SessionID())
 	if err != nil || rep.Orphans != 1 {
 		t.Fatalf("evict: %+v, %v", rep, err)
@@ -134,6 +138,44 @@ func TestEvictionFences(t *testing.T) {
 	}
 	if _, err := b.Evict(ctx, "nonexistent"); !errors.Is(err, meta.ErrNoSession) {
 		t.Fatalf("evict unknown id: %v", err)
+	}
+	check(t, m)
+}
+
+// TestUnlinkWhileOpenElsewhere: a file one client has open survives an
+// unlink by another until the last close among all clients.
+func TestUnlinkWhileOpenElsewhere(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0)
+	a, b, c := client(t, m, "a"), client(t, m, "b"), client(t, m, "c")
+	f, err := a.Create(ctx, meta.RootIno, "f", meta.NewNode{Mode: syscall.S_IFREG | 0o644, Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(ctx, f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write(ctx, f.Ino, 0, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unlink(ctx, meta.RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Open(ctx, f.Ino); err != syscall.ESTALE {
+		t.Fatalf("open of an unlinked inode through a stale name: %v, want ESTALE", err)
+	}
+	if err := a.Close(ctx, f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Read(ctx, f.Ino, 0, 10); err != nil || string(got) != "data" {
+		t.Fatalf("read by the remaining opener: %q, %v", got, err)
+	}
+	check(t, m)
+	if err := b.Close(ctx, f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetAttr(ctx, f.Ino); err != syscall.ENOENT {
+		t.Fatalf("after the last close anywhere: %v, want ENOENT", err)
 	}
 	check(t, m)
 }

@@ -15,6 +15,9 @@ type NewNode struct {
 	Uid, Gid uint32
 	Rdev     uint32
 	Target   string // symlink target
+	// Open registers the new file as open by this client (O_CREAT), in the
+	// creating transaction.
+	Open bool
 }
 
 // DirEntry is one entry of a directory listing.
@@ -161,6 +164,9 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 			p.Nlink++
 		}
 		f.addEntry(tx, p, name, ino, a.Mode)
+		if n.Open {
+			f.markOpen(tx, ino)
+		}
 		p.Mtime, p.Ctime = t, t
 		f.putAttr(tx, p)
 		f.putAttr(tx, a)
@@ -211,13 +217,11 @@ func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, err
 	return a, err
 }
 
-// OpenChecker tells whether this client still has ino open, so that an
-// inode losing its last link is kept (as an orphan) until the last close.
-type OpenChecker func(ino uint64) bool
-
 // dropLink removes one link of a (already unlinked from its directory):
-// the inode goes when no link and no open handle remain.
-func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, isOpen OpenChecker, t int64) {
+// the inode goes when no link remains and no client has it open; while a
+// client does, it stays as an orphan (nlink 0) until that client's last
+// close or its session's cleanup.
+func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, t int64) error {
 	a.Nlink--
 	if a.IsDir() {
 		a.Nlink = 0 // a removed directory has no "." either
@@ -225,25 +229,25 @@ func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, isOpen OpenChecker, t int64) {
 	a.Ctime = t
 	if a.Nlink > 0 {
 		f.putAttr(tx, a)
-		return
+		return nil
 	}
-	if isOpen != nil && isOpen(a.Ino) {
+	open, err := f.openByAny(tx, a.Ino)
+	if err != nil {
+		return err
+	}
+	if open {
 		f.putAttr(tx, a)
-		id := f.sess.id
-		tx.Set(f.k.orphan(a.Ino), []byte(id))
-		tx.Set(f.k.sessOrphan(id, a.Ino), nil)
-		return
+		tx.Set(f.k.orphan(a.Ino), nil)
+		return nil
 	}
 	f.deleteInode(tx, a)
+	return nil
 }
 
 // deleteInode removes an inode and everything hanging off it. Each clear is
 // one range mutation, so the transaction stays small for any file size.
 func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	tx.Clear(f.k.inode(a.Ino))
-	if owner, _ := tx.Get(f.k.orphan(a.Ino)); owner != nil {
-		tx.Clear(f.k.sessOrphan(string(owner), a.Ino))
-	}
 	tx.Clear(f.k.orphan(a.Ino))
 	tx.ClearRange(f.k.blocksFrom(a.Ino, 0))
 	tx.ClearRange(f.k.xattrRange(a.Ino))
@@ -251,8 +255,78 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
 }
 
+// markOpen records that this client has ino open.
+func (f *FS) markOpen(tx fdbstore.Tx, ino uint64) {
+	tx.Set(f.k.open(ino, f.sess.id), nil)
+	tx.Set(f.k.sessOpen(f.sess.id, ino), nil)
+}
+
+// openByAny reports whether any client has ino open.
+func (f *FS) openByAny(tx fdbstore.ReadTx, ino uint64) (bool, error) {
+	b, e := f.k.openRange(ino)
+	for _, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1}) {
+		if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// Open registers the first open of ino in this client, so that an unlink
+// by any client keeps the inode until this client closes it. An inode that
+// is gone, or has no links left, was reached through a name another client
+// has since removed: ESTALE makes the kernel look the name up again.
+func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
+	var a *Attr
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		var err error
+		a, err = f.getAttr(tx, ino)
+		if err == syscall.ENOENT || err == nil && a.Nlink == 0 {
+			return syscall.ESTALE
+		}
+		if err != nil {
+			return err
+		}
+		f.markOpen(tx, ino)
+		return nil
+	})
+	return a, err
+}
+
+// Close is this client's last close of ino: it drops the client's open
+// record and, if the inode has lost its last link and no other client has
+// it open, removes it.
+func (f *FS) Close(ctx context.Context, ino uint64) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		tx.Clear(f.k.open(ino, f.sess.id))
+		tx.Clear(f.k.sessOpen(f.sess.id, ino))
+		_, err := f.reapIfOrphan(tx, ino)
+		return err
+	})
+}
+
+// reapIfOrphan deletes ino if it has no links and no client has it open,
+// and reports whether it did. Call it after clearing an open record in the
+// same transaction.
+func (f *FS) reapIfOrphan(tx fdbstore.Tx, ino uint64) (bool, error) {
+	a, err := f.getAttr(tx, ino)
+	if err == syscall.ENOENT {
+		return false, nil
+	}
+	if err != nil || a.Nlink > 0 {
+		return false, err
+	}
+	open, err := f.openByAny(tx, ino)
+	if err != nil || open {
+		return false, err
+	}
+	f.deleteInode(tx, a)
+	return true, nil
+}
+
 // Unlink removes name (not a directory) from dir.
-func (f *FS) Unlink(ctx context.Context, dir uint64, name string, isOpen OpenChecker) error {
+func (f *FS) Unlink(ctx context.Context, dir uint64, name string) error {
 	if len(name) > MaxNameLen {
 		return syscall.ENAMETOOLONG
 	}
@@ -272,7 +346,9 @@ func (f *FS) Unlink(ctx context.Context, dir uint64, name string, isOpen OpenChe
 		f.removeEntry(tx, dir, name, d)
 		p.Mtime, p.Ctime = t, t
 		f.putAttr(tx, p)
-		f.dropLink(tx, a, isOpen, t)
+		if err := f.dropLink(tx, a, t); err != nil {
+			return err
+		}
 		return nil
 	})
 }
@@ -316,8 +392,7 @@ func (f *FS) Rmdir(ctx context.Context, dir uint64, name string) error {
 		p.Nlink--
 		p.Mtime, p.Ctime = t, t
 		f.putAttr(tx, p)
-		f.dropLink(tx, a, nil, t)
-		return nil
+		return f.dropLink(tx, a, t)
 	})
 }
 
@@ -347,7 +422,7 @@ func (f *FS) isAncestor(tx fdbstore.ReadTx, a, b uint64) (bool, error) {
 
 // Rename moves name in dir to newName in newDir, with renameat2 flags.
 func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64, newName string,
-	flags uint32, isOpen OpenChecker) error {
+	flags uint32) error {
 	if err := checkName(newName); err != nil {
 		return err
 	}
@@ -411,7 +486,9 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 				np.Nlink--
 			}
 			f.removeEntry(tx, newDir, newName, td)
-			f.dropLink(tx, dst, isOpen, t)
+			if err := f.dropLink(tx, dst, t); err != nil {
+				return err
+			}
 		}
 		f.removeEntry(tx, dir, name, sd)
 		f.addEntry(tx, np, newName, src.Ino, src.Mode)
@@ -559,22 +636,4 @@ func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, erro
 		return nil
 	})
 	return a, err
-}
-
-// Release is called when this client closes its last handle on ino: an
-// inode that lost its last link while open is removed now.
-func (f *FS) Release(ctx context.Context, ino uint64) error {
-	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		a, err := f.getAttr(tx, ino)
-		if err == syscall.ENOENT {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if a.Nlink == 0 {
-			f.deleteInode(tx, a)
-		}
-		return nil
-	})
 }

@@ -257,24 +257,27 @@ func (f *FS) fenceTx(tx fdbstore.Tx, id string, info []byte) {
 func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, err error) {
 	for {
 		done := false
-		n := 0
+		n, reaped := 0, 0
 		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
-			n, done = 0, false
-			b, e := f.k.sessOrphanRange(id)
+			n, reaped, done = 0, 0, false
+			b, e := f.k.sessOpenRange(id)
 			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 100}) {
 				if err != nil {
 					return err
 				}
 				el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
 				if err != nil || len(el) != 3 {
-					return fmt.Errorf("corrupt orphan index key")
+					return fmt.Errorf("corrupt open index key")
 				}
 				ino, _ := el[2].(int64)
 				tx.Clear(kv.Key)
-				if a, err := f.getAttr(tx, uint64(ino)); err == nil && a.Nlink == 0 {
-					f.deleteInode(tx, a)
-				} else if err != nil && err != syscall.ENOENT {
+				tx.Clear(f.k.open(uint64(ino), id))
+				r, err := f.reapIfOrphan(tx, uint64(ino))
+				if err != nil {
 					return err
+				}
+				if r {
+					reaped++
 				}
 				n++
 			}
@@ -294,7 +297,7 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 		if err != nil {
 			return locks, orphans, fmt.Errorf("clean up session %s: %w", id, err)
 		}
-		orphans += n
+		orphans += reaped
 		if done {
 			return locks, orphans, nil
 		}

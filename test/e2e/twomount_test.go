@@ -97,3 +97,31 @@ func exists(path string, want bool) func() error {
 		return nil
 	}
 }
+
+// TestUnlinkWhileOpenOnAnotherMount: a file open on one client survives an
+// unlink through another until its last close there, readable and
+// writable through the open descriptor; then it is gone (fsck at cleanup
+// finds no orphan left).
+func TestUnlinkWhileOpenOnAnotherMount(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	a, b := fs.Mount(t).Dir, fs.Mount(t).Dir
+	writeFile(t, filepath.Join(a, "f"), "before")
+	fd := openFile(t, filepath.Join(a, "f"), unix.O_RDWR, 0)
+	must(t, os.Remove(filepath.Join(b, "f")))
+	if _, err := unix.Pwrite(fd, []byte("-after"), 6); err != nil {
+		t.Fatalf("write through a descriptor of a file unlinked elsewhere: %v", err)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil || string(buf[:n]) != "before-after" {
+		t.Fatalf("read through the descriptor: %q, %v", buf[:n], err)
+	}
+	eventually(t, visibleWithin, func() error {
+		if _, err := os.Stat(filepath.Join(a, "f")); !os.IsNotExist(err) {
+			return fmt.Errorf("name still visible on the other mount: %v", err)
+		}
+		return nil
+	})
+	must(t, unix.Close(fd))
+}
