@@ -206,18 +206,37 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 // punch zeroes [off, end): whole blocks are removed, edges zeroed in place.
 func (f *FS) punch(tx fdbstore.Tx, a *Attr, off, end int64) {
 	bs := f.bs()
-	for off < end {
+	// The partial blocks at either edge are zeroed in place; every whole
+	// block between goes in one ClearRange, a single small mutation
+	// however large the hole.
+	partial := func(off, end int64) {
 		idx, in := off/bs, off%bs
-		n := min(end-off, bs-in)
 		key := f.k.block(a.Ino, idx)
-		if in == 0 && n == bs {
-			tx.Clear(key)
-		} else if old, err := tx.Get(key); err == nil && int64(len(old)) > in {
+		if old, err := tx.Get(key); err == nil && int64(len(old)) > in {
 			blk := append([]byte(nil), old...)
-			clear(blk[in:min(int64(len(blk)), in+n)])
+			clear(blk[in:min(int64(len(blk)), in+end-off)])
 			tx.Set(key, blk)
 		}
-		off += n
+	}
+	firstWhole := (off + bs - 1) / bs
+	lastWhole := end / bs // exclusive
+	if firstWhole >= lastWhole {
+		// No whole block: at most two partial pieces.
+		for off < end {
+			n := min(end-off, bs-off%bs)
+			partial(off, off+n)
+			off += n
+		}
+		return
+	}
+	if off < firstWhole*bs {
+		partial(off, firstWhole*bs)
+	}
+	b, _ := f.k.blocksFrom(a.Ino, firstWhole)
+	e, _ := f.k.blocksFrom(a.Ino, lastWhole)
+	tx.ClearRange(b, e)
+	if lastWhole*bs < end {
+		partial(lastWhole*bs, end)
 	}
 }
 

@@ -115,6 +115,15 @@ func checkFallocate(t *testing.T, d string) {
 	want := concat(data[:1000], zeros(3000), data[4000:blk], zeros(blk), data[2*blk:3*blk-10], zeros(10))
 	wantContent(t, p, want)
 
+	// A hole over several whole blocks with partial blocks at both edges.
+	wide := bytes.Repeat([]byte{0xCD}, 6*blk)
+	wp := filepath.Join(d, "punch-wide")
+	must(t, os.WriteFile(wp, wide, 0o644))
+	wfd := openFile(t, wp, unix.O_RDWR, 0)
+	must(t, unix.Fallocate(wfd, uint32(punch), blk/2, 4*blk+100))
+	must(t, unix.Close(wfd))
+	wantContent(t, wp, concat(wide[:blk/2], zeros(4*blk+100), wide[blk/2+4*blk+100:]))
+
 	ro := openFile(t, p, unix.O_RDONLY, 0)
 	wantErrnos(t, []errnoCase{
 		{"PUNCH_HOLE without KEEP_SIZE", func() error { return unix.Fallocate(pfd, unix.FALLOC_FL_PUNCH_HOLE, 0, 10) }, unix.EOPNOTSUPP},
