@@ -20,6 +20,7 @@ type handle struct {
 	mu         sync.Mutex
 	flockOwner uint64 // the open file's flock owner, once it took one
 	hasFlock   bool
+	read       bool // the access time was updated for this open file
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -35,11 +36,22 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	return &handle{ino: n.ino}, 0, 0
 }
 
-func (n *node) Read(ctx context.Context, _ gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	ctx = detach(ctx)
 	b, err := n.root.m.Read(ctx, n.ino, off, len(dest))
 	if err != nil {
 		return nil, n.root.errno("read", err)
+	}
+	if h, ok := f.(*handle); ok && !n.root.opts.ReadOnly {
+		h.mu.Lock()
+		first := !h.read
+		h.read = true
+		h.mu.Unlock()
+		if first {
+			if e := n.root.errno("atime", n.root.m.TouchAtime(ctx, n.ino)); e != 0 {
+				return nil, e
+			}
+		}
 	}
 	return fuse.ReadResultData(b), 0
 }

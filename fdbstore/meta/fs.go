@@ -245,3 +245,39 @@ func decI64(b []byte) int64 {
 }
 
 func decU64(b []byte) uint64 { return uint64(decI64(b)) }
+
+// relatimeMax is how stale an atime may grow before a read refreshes it
+// even when it is newer than mtime and ctime, as Linux's relatime does.
+const relatimeMax = 24 * time.Hour
+
+// TouchAtime records a read of ino with relatime semantics: the access
+// time moves only when it is not newer than the last change, or is a day
+// old, so that reads do not turn into a write each.
+func (f *FS) TouchAtime(ctx context.Context, ino uint64) error {
+	stale := func(a *Attr, t int64) bool {
+		return a.Atime <= a.Mtime || a.Atime <= a.Ctime || t-a.Atime >= int64(relatimeMax)
+	}
+	var need bool
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		need = stale(a, now())
+		return nil
+	})
+	if err != nil || !need {
+		return err
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		if t := now(); stale(a, t) {
+			a.Atime = t
+			f.putAttr(tx, a)
+		}
+		return nil
+	})
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -216,12 +217,12 @@ func checkTimestamps(t *testing.T, d string) {
 	writeFile(t, path("unlink", "x"), "")
 	must(t, unix.Link(path("unlink", "x"), path("x-link")))
 	writeFile(t, path("from", "r"), "")
-	for _, f := range []string{"write", "chmod", "truncate"} {
+	for _, f := range []string{"write", "chmod", "truncate", "read"} {
 		writeFile(t, path(f), "hello")
 	}
 	// Old atime and mtime everywhere, so a change is unmistakable.
 	old := ts(1_000_000_000, 0)
-	marked := []string{"create", "mkdir", "unlink", "from", "to", "write", "chmod", "truncate", "x-link"}
+	marked := []string{"create", "mkdir", "unlink", "from", "to", "write", "chmod", "truncate", "x-link", "read"}
 	before := map[string]unix.Stat_t{}
 	latest := time.Time{}
 	for _, p := range marked {
@@ -244,7 +245,12 @@ func checkTimestamps(t *testing.T, d string) {
 	must(t, unix.Close(fd))
 	must(t, unix.Chmod(path("chmod"), 0o600))
 	must(t, unix.Truncate(path("truncate"), 2))
+	if _, err := os.ReadFile(path("read")); err != nil {
+		t.Fatal(err)
+	}
 	end := time.Now()
+	// A read marks atime (relatime: the old atime is not newer than mtime).
+	wantRecent(t, "read atime", lstat(t, path("read")).Atim, start, end)
 
 	for _, c := range []struct {
 		path         string
@@ -259,6 +265,7 @@ func checkTimestamps(t *testing.T, d string) {
 		{"truncate", true, true},
 		{"chmod", false, true},
 		{"x-link", false, true}, // lost a link
+		{"read", false, false},
 	} {
 		st, was := lstat(t, path(c.path)), before[c.path]
 		if changed := st.Mtim != was.Mtim; changed != c.mtime {
