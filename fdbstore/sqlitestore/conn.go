@@ -3,7 +3,11 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // conn is one SQLite connection with its statements prepared once, since
@@ -24,9 +28,18 @@ func (s *Store) newConn(ctx context.Context) (*conn, error) {
 	return &conn{c: c}, nil
 }
 
-// init checks that the file is a database, switches it to WAL mode and
-// creates the schema. It runs once per Open, on the writer.
-func (c *conn) init(ctx context.Context) error {
+// init checks that the file is a HAFS store, switches it to WAL mode and,
+// if it is an empty database and create is set, creates the schema. It
+// runs once per Open, on the writer. A file that is not a HAFS store is
+// refused before anything is written to it.
+func (c *conn) init(ctx context.Context, create bool) error {
+	empty, err := c.checkTables(ctx)
+	if err != nil {
+		return err
+	}
+	if empty && !create {
+		return errors.New("not a HAFS metadata store: the database is empty (open it with Create to initialise it)")
+	}
 	var mode string
 	if err := c.c.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 		return err
@@ -34,16 +47,78 @@ func (c *conn) init(ctx context.Context) error {
 	if mode != "wal" {
 		return fmt.Errorf("cannot switch to WAL mode (journal_mode is %q)", mode)
 	}
-	var n int
-	if err := c.c.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT IN ('kv', 'hafs_store') AND name NOT LIKE 'sqlite_%'").Scan(&n); err != nil {
+	if !empty {
+		return nil
+	}
+	// Check again under the write lock: another process may have created
+	// the schema (or something else) since.
+	if _, err := c.c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if n > 0 {
-		return fmt.Errorf("not a HAFS store: it holds %d other tables", n)
+	if empty, err = c.checkTables(ctx); err == nil && empty {
+		_, err = c.c.ExecContext(ctx, schema)
 	}
-	_, err := c.c.ExecContext(ctx, schema)
+	if err != nil {
+		_, _ = c.c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	_, err = c.c.ExecContext(context.WithoutCancel(ctx), "COMMIT")
 	return err
+}
+
+// checkTables reports whether the database has no tables at all; it fails
+// if the database has tables but is not a HAFS store: no hafs_store table,
+// or tables of its own beside the store's.
+func (c *conn) checkTables(ctx context.Context) (empty bool, err error) {
+	rows, err := c.c.QueryContext(ctx,
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var names, other []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return false, err
+		}
+		names = append(names, name)
+		if name != "kv" && name != "hafs_store" {
+			other = append(other, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	switch {
+	case len(names) == 0:
+		return true, nil
+	case !slices.Contains(names, "hafs_store"):
+		return false, fmt.Errorf("not a HAFS metadata store: it has %d tables (%s) and no hafs_store table",
+			len(names), listNames(names))
+	case len(other) > 0:
+		return false, fmt.Errorf("not a HAFS metadata store: it holds %d tables of its own (%s)",
+			len(other), listNames(other))
+	}
+	return false, nil
+}
+
+// listNames quotes the first few table names for an error message (quoted,
+// so that a name cannot break it over lines).
+func listNames(names []string) string {
+	const most = 5
+	var b strings.Builder
+	for i, name := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == most {
+			b.WriteString("...")
+			break
+		}
+		b.WriteString(strconv.Quote(name))
+	}
+	return b.String()
 }
 
 func (c *conn) prepare(ctx context.Context) error {

@@ -91,7 +91,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := w.init(ctx); err != nil {
+	if err := w.init(ctx, opts.Create); err != nil {
 		w.close()
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, describe(err))
@@ -151,9 +151,16 @@ func checkPath(path string, create bool) error {
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("sqlite store %s: %w", path, errors.Unwrap(err))
+		return fmt.Errorf("sqlite store %s cannot be opened for writing: %w", path, errors.Unwrap(err))
 	}
-	return f.Close()
+	f.Close()
+	// In WAL mode SQLite creates path-wal and path-shm beside the file, and
+	// says only "unable to open database file" when it cannot.
+	if err := checkWritableDir(dir); err != nil {
+		return fmt.Errorf("sqlite store %s: directory %s is not writable (it must hold the store's -wal and -shm files): %w",
+			path, dir, err)
+	}
+	return nil
 }
 
 // Path returns the database file's path.

@@ -13,13 +13,49 @@ import (
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/faultstore"
 )
 
 // Opener returns a new, empty store for one subtest. The suite closes it.
 type Opener func(t *testing.T) fdbstore.Store
 
-// Run runs the whole conformance suite against the stores open returns.
+// faultRate is the fraction of transaction attempts that fail with an
+// injected conflict in the "Faults" run.
+const faultRate = 0.2
+
+// Run runs the whole conformance suite against the stores open returns,
+// twice: as subtest "Plain" on the stores themselves, and as subtest
+// "Faults" on the same stores wrapped by faultstore, so that every backend
+// exercises its retry paths (rollback of the failed attempt, re-running
+// the function, watches of attempts that did not commit).
+//
+// Every case runs in both: each assertion is about what a committed
+// transaction leaves behind, which injected retries must not change. The
+// cases that count attempts allow for them: RetryOnConflict accepts extra
+// runs, and the counted functions of ErrorRollsBack and ContextCancel
+// return an error themselves, which faultstore passes on without injecting
+// (it injects only into attempts whose function succeeded).
 func Run(t *testing.T, open Opener) {
+	t.Run("Plain", func(t *testing.T) { runCases(t, open) })
+	t.Run("Faults", func(t *testing.T) {
+		var wrapped []*faultstore.Store // the cases run one at a time
+		runCases(t, func(t *testing.T) fdbstore.Store {
+			f := faultstore.Wrap(open(t), faultRate, uint64(len(wrapped)+1))
+			wrapped = append(wrapped, f)
+			return f
+		})
+		var injected int64
+		for _, f := range wrapped {
+			injected += f.Injected()
+		}
+		if injected == 0 && !t.Failed() {
+			t.Fatal("fault injection never fired: the retry paths were not exercised")
+		}
+		t.Logf("%d conflicts injected", injected)
+	})
+}
+
+func runCases(t *testing.T, open Opener) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, fdbstore.Store)
