@@ -1,0 +1,229 @@
+package routing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// S3 attempts: a transient failure (connection refused, 5xx, throttling)
+// is retried with capped exponential back-off, so one operation gives up
+// after at most about maxAttempts*maxBackoff; the caller then sees an
+// error (EIO to the application) instead of hanging.
+const (
+	maxAttempts = 4
+	maxBackoff  = 2 * time.Second
+)
+
+// S3 is an ObjectStore on one S3-compatible bucket.
+type S3 struct {
+	site   Site
+	client *s3.Client
+}
+
+// OpenS3 returns a client for site. Credentials come from the standard AWS
+// chain: the environment (AWS_ACCESS_KEY_ID, ...), then the shared config
+// and credentials files, using site.Profile when set. The instance metadata
+// service is not consulted, so a machine with no credentials fails at once
+// with a clear error instead of waiting on a network timeout.
+func OpenS3(ctx context.Context, site Site) (*S3, error) {
+	region := site.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = 64
+	})
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(region),
+		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+		config.WithHTTPClient(httpClient),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = maxAttempts
+				o.MaxBackoff = maxBackoff
+			})
+		}),
+	}
+	if site.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(site.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: load AWS configuration: %w", site, err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.BaseEndpoint = aws.String(site.Endpoint)
+		// HAFS checksums every block itself (CRC32C per page); the SDK's
+		// own request checksums would only add a pass over the data.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	return &S3{site: site, client: client}, nil
+}
+
+func (s *S3) String() string { return s.site.String() }
+
+func (s *S3) key(k string) *string { return aws.String(s.site.Prefix + k) }
+
+// Put implements ObjectStore.
+func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.site.Bucket), Key: s.key(key),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+	})
+	return s.wrap("put", key, err)
+}
+
+// Get implements ObjectStore.
+func (s *S3) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.site.Bucket), Key: s.key(key)}
+	switch {
+	case n == 0:
+		return nil, nil
+	case n > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	case off > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		if isCode(err, "InvalidRange") {
+			return nil, nil // past the end
+		}
+		return nil, s.wrap("get", key, err)
+	}
+	defer out.Body.Close()
+	size := n
+	if size < 0 && out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)))
+	if _, err := io.Copy(buf, out.Body); err != nil {
+		return nil, s.wrap("get", key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Delete implements ObjectStore.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.site.Bucket), Key: s.key(key)})
+	if err = s.wrap("delete", key, err); errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Head implements ObjectStore.
+func (s *S3) Head(ctx context.Context, key string) (int64, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.site.Bucket), Key: s.key(key)})
+	if err != nil {
+		return 0, s.wrap("head", key, err)
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
+// List implements ObjectStore. Keys passed to fn have the site's prefix
+// removed, as every other method takes them.
+func (s *S3) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.site.Bucket), Prefix: s.key(prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return s.wrap("list", prefix, err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)[len(s.site.Prefix):]
+			if err := fn(Object{Key: k, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Health implements ObjectStore: the bucket must answer HEAD.
+func (s *S3) Health(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.site.Bucket)})
+	return s.wrap("health check", "", err)
+}
+
+// EnsureBucket creates the bucket if it does not exist.
+func (s *S3) EnsureBucket(ctx context.Context) error {
+	if err := s.Health(ctx); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.site.Bucket)})
+	if isCode(err, "BucketAlreadyOwnedByYou") {
+		return nil
+	}
+	return s.wrap("create bucket", "", err)
+}
+
+// wrap gives an SDK error the site and operation as context, maps
+// not-found answers to ErrNotFound and keeps the rest to one line.
+func (s *S3) wrap(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var nsb *types.NoSuchBucket
+	where := s.site.String() + key
+	switch {
+	case errors.As(err, &nsk), errors.As(err, &nf), isCode(err, "NotFound"), isCode(err, "NoSuchKey"):
+		return fmt.Errorf("%s %s: %w", op, where, ErrNotFound)
+	case errors.As(err, &nsb), isCode(err, "NoSuchBucket"):
+		return fmt.Errorf("%s %s: bucket does not exist: %w", op, where, ErrNotFound)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return fmt.Errorf("%s %s: %s: %s", op, where, api.ErrorCode(), api.ErrorMessage())
+	}
+	return fmt.Errorf("%s %s: %w", op, where, err)
+}
+
+func isCode(err error, code string) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == code
+}
+
+// Probe checks that the site can put, read back and delete an object,
+// creating the bucket first if needed. hafs-mkfs and site admin run it
+// before recording a site.
+func Probe(ctx context.Context, s *S3) error {
+	if err := s.EnsureBucket(ctx); err != nil {
+		return err
+	}
+	key := fmt.Sprintf("hafs-probe-%d", time.Now().UnixNano())
+	want := []byte("hafs probe " + key)
+	if err := s.Put(ctx, key, want); err != nil {
+		return err
+	}
+	got, err := s.Get(ctx, key, 0, -1)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("probe %s: read back %d bytes that differ from what was written", s, len(got))
+	}
+	return s.Delete(ctx, key)
+}
