@@ -38,7 +38,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	ctx = detach(ctx)
-	b, err := n.root.m.Read(ctx, n.ino, off, len(dest))
+	b, err := n.root.data.Read(ctx, n.ino, off, len(dest))
 	if err != nil {
 		return nil, n.root.errno("read", err)
 	}
@@ -61,23 +61,32 @@ func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off in
 	if e := n.root.writable(); e != 0 {
 		return 0, e
 	}
-	if _, err := n.root.m.Write(ctx, n.ino, off, data); err != nil {
+	if err := n.root.data.Write(ctx, n.ino, off, data); err != nil {
 		return 0, n.root.errno("write", err)
 	}
 	return uint32(len(data)), 0
 }
 
-// Flush runs on every close(2): POSIX says closing any descriptor of a file
-// releases the closing process's locks on it.
+// Flush runs on every close(2): buffered writes land (close-to-open), and
+// POSIX says closing any descriptor of a file releases the closing
+// process's locks on it. A write-back failure is reported here, as close(2)
+// may.
 func (n *node) Flush(ctx context.Context, _ gofs.FileHandle) syscall.Errno {
 	ctx = detach(ctx)
-	return n.releasePosix(ctx, false)
+	ferr := n.root.errno("flush", n.root.data.Flush(ctx, n.ino))
+	if e := n.releasePosix(ctx, false); e != 0 {
+		return e
+	}
+	return ferr
 }
 
 // Fsync makes every committed change durable, not just this file's: the
 // store syncs as a whole, which also covers fdatasync and syncfs.
 func (n *node) Fsync(ctx context.Context, _ gofs.FileHandle, _ uint32) syscall.Errno {
 	ctx = detach(ctx)
+	if e := n.root.errno("fsync", n.root.data.Flush(ctx, n.ino)); e != 0 {
+		return e
+	}
 	return n.root.errno("fsync", n.root.m.Store().Sync(ctx))
 }
 
@@ -109,6 +118,9 @@ func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
+	if e := n.root.errno("fallocate", n.root.data.Flush(ctx, n.ino)); e != 0 {
+		return e
+	}
 	return n.root.errno("fallocate", n.root.m.Fallocate(ctx, n.ino, int64(off), int64(size), mode))
 }
 
@@ -116,6 +128,9 @@ func (n *node) Lseek(ctx context.Context, _ gofs.FileHandle, off uint64, whence 
 	ctx = detach(ctx)
 	switch whence {
 	case 3, 4: // SEEK_DATA, SEEK_HOLE
+		if err := n.root.data.Flush(ctx, n.ino); err != nil {
+			return 0, n.root.errno("lseek", err)
+		}
 		res, err := n.root.m.Lseek(ctx, n.ino, int64(off), int(whence))
 		if err != nil {
 			return 0, n.root.errno("lseek", err)

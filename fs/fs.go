@@ -12,6 +12,7 @@ import (
 
 	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/locks"
+	"github.com/hafs/hafs/s3tier"
 )
 
 // Options tune a mount.
@@ -25,6 +26,8 @@ type Options struct {
 	// Locks holds the filesystem's POSIX and flock locks; it must fence
 	// with the same session as the meta.FS.
 	Locks *locks.Manager
+	// Data moves file bodies (inline in the store, or the object store).
+	Data *s3tier.Tier
 }
 
 // Root is the shared state of one mount and the root directory's node.
@@ -32,6 +35,7 @@ type Root struct {
 	node
 	m     *meta.FS
 	locks *locks.Manager
+	data  *s3tier.Tier
 	opts  Options
 	log   *slog.Logger
 
@@ -49,7 +53,15 @@ func NewRoot(m *meta.FS, opts Options) *Root {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Root{m: m, locks: opts.Locks, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
+	if opts.Data == nil {
+		// Without an object store every body lives in the metadata store.
+		d, err := s3tier.New(m, nil, s3tier.Options{Logger: opts.Logger})
+		if err != nil {
+			panic("fs.NewRoot: a filesystem with an object store needs Options.Data: " + err.Error())
+		}
+		opts.Data = d
+	}
+	r := &Root{m: m, locks: opts.Locks, data: opts.Data, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
 		posixLocked: map[uint64]bool{}}
 	r.node.root = r
 	r.node.ino = meta.RootIno
@@ -138,6 +150,17 @@ func (r *Root) writable() syscall.Errno {
 		return syscall.EROFS
 	}
 	return 0
+}
+
+// fillAttr copies a stored inode into a FUSE attribute reply, with the
+// size grown to cover this client's writes still on their way to the
+// store, so the kernel never shrinks its view of a file being written.
+func (r *Root) fillAttr(a *meta.Attr, out *fuse.Attr) {
+	fillAttr(a, out)
+	if end := r.data.PendingEnd(a.Ino); end > int64(out.Size) {
+		out.Size = uint64(end)
+		out.Blocks = (out.Size + 511) / 512
+	}
 }
 
 // fillAttr copies a stored inode into a FUSE attribute reply.

@@ -94,6 +94,11 @@ func (n *node) Setlk(ctx context.Context, f gofs.FileHandle, owner uint64, lk *f
 		return e
 	}
 	n.noteLock(f, req)
+	// Writes made under a lock reach the store before anyone else can
+	// take it: flush before every change of lock state.
+	if e := n.root.errno("setlk", n.root.data.Flush(ctx, n.ino)); e != 0 {
+		return e
+	}
 	if e := n.root.errno("setlk", n.root.locks.TryLock(ctx, n.ino, req)); e != 0 {
 		return e
 	}
@@ -119,6 +124,9 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 		return e
 	}
 	n.noteLock(f, req)
+	if e := n.root.errno("setlkw", n.root.data.Flush(detach(ctx), n.ino)); e != 0 {
+		return e
+	}
 	err := n.root.locks.Lock(ctx, n.ino, req)
 	if err == syscall.EINTR || ctx.Err() != nil && err != nil {
 		return syscall.EINTR

@@ -51,7 +51,7 @@ var (
 // child wraps a stored inode as a kernel-visible child node.
 func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
 	ctx = detach(ctx)
-	fillAttr(a, &out.Attr)
+	n.root.fillAttr(a, &out.Attr)
 	c := &node{root: n.root, ino: a.Ino}
 	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
 }
@@ -71,7 +71,7 @@ func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut
 	if err != nil {
 		return n.root.errno("getattr", err)
 	}
-	fillAttr(a, &out.Attr)
+	n.root.fillAttr(a, &out.Attr)
 	return 0
 }
 
@@ -111,11 +111,16 @@ func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrI
 		m := a.Mode &^ (syscall.S_ISUID | syscall.S_ISGID)
 		r.Mode = &m
 	}
+	if r.Size != nil {
+		if err := n.root.data.Flush(ctx, n.ino); err != nil {
+			return n.root.errno("truncate", err)
+		}
+	}
 	a, err := n.root.m.SetAttr(ctx, n.ino, r)
 	if err != nil {
 		return n.root.errno("setattr", err)
 	}
-	fillAttr(a, &out.Attr)
+	n.root.fillAttr(a, &out.Attr)
 	return 0
 }
 

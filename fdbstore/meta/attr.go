@@ -24,9 +24,18 @@ type Attr struct {
 	// NextCookie numbers this directory's entries in creation order, so a
 	// readdir offset stays valid while entries come and go.
 	NextCookie uint64
+	// Flags are AttrSliced and future per-inode switches.
+	Flags uint32
 	// Target is a symlink's target.
 	Target string
 }
+
+// AttrSliced marks a regular file whose body is kept as slices of block
+// objects (the chunk map), over whatever inline blocks it had before.
+const AttrSliced uint32 = 1
+
+// Sliced reports whether the file's body lives in the object store.
+func (a *Attr) Sliced() bool { return a.Flags&AttrSliced != 0 }
 
 // IsDir reports whether a is a directory.
 func (a *Attr) IsDir() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFDIR }
@@ -40,14 +49,14 @@ func (a *Attr) Blocks() uint64 { return (a.Size + 511) / 512 }
 const attrVersion = 1
 
 // attrFixed is the encoded size of the fixed-width fields.
-const attrFixed = 1 + 8*2 + 4*5 + 8*3 + 8*2
+const attrFixed = 1 + 8*2 + 4*6 + 8*3 + 8*2
 
 func (a *Attr) encode() []byte {
 	b := make([]byte, 0, attrFixed+len(a.Target))
 	b = append(b, attrVersion)
 	b = binary.LittleEndian.AppendUint64(b, a.Ino)
 	b = binary.LittleEndian.AppendUint64(b, a.Size)
-	for _, v := range []uint32{a.Mode, a.Nlink, a.Uid, a.Gid, a.Rdev} {
+	for _, v := range []uint32{a.Mode, a.Nlink, a.Uid, a.Gid, a.Rdev, a.Flags} {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}
 	for _, v := range []int64{a.Atime, a.Mtime, a.Ctime} {
@@ -65,7 +74,7 @@ func decodeAttr(b []byte) (*Attr, error) {
 	le := binary.LittleEndian
 	a := &Attr{Ino: le.Uint64(b[1:]), Size: le.Uint64(b[9:])}
 	p := 17
-	for _, v := range []*uint32{&a.Mode, &a.Nlink, &a.Uid, &a.Gid, &a.Rdev} {
+	for _, v := range []*uint32{&a.Mode, &a.Nlink, &a.Uid, &a.Gid, &a.Rdev, &a.Flags} {
 		*v = le.Uint32(b[p:])
 		p += 4
 	}

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -88,6 +89,9 @@ func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*At
 			if a, err = f.getAttr(tx, ino); err != nil {
 				return err
 			}
+			if l := f.sb.Data; l != nil && (a.Sliced() || pos+int64(len(part)) > l.InlineMax) {
+				return ErrNeedSlices
+			}
 			if err := f.writeTx(tx, a, pos, part); err != nil {
 				return err
 			}
@@ -137,8 +141,10 @@ func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
 }
 
 // truncate sets a's size, dropping blocks past the new end and trimming
-// the last one, so bytes beyond the size never reappear when it grows.
-func (f *FS) truncate(tx fdbstore.Tx, a *Attr, size uint64) {
+// the last one, so bytes beyond the size never reappear when it grows. A
+// sliced file also drops (or hides under a hole) its slices past the end;
+// errTruncateMore says there were too many chunks for one transaction.
+func (f *FS) truncate(tx fdbstore.Tx, a *Attr, size uint64) error {
 	bs := uint64(f.bs())
 	if size < a.Size {
 		keep := (size + bs - 1) / bs
@@ -146,9 +152,55 @@ func (f *FS) truncate(tx fdbstore.Tx, a *Attr, size uint64) {
 		if rem := size % bs; rem != 0 {
 			f.trimBlock(tx, a.Ino, int64(size/bs), int(rem))
 		}
+		if a.Sliced() && f.sb.Data != nil {
+			more, err := f.truncateChunks(tx, a, size)
+			if err != nil {
+				return err
+			}
+			if more {
+				return errTruncateMore
+			}
+		}
 	}
 	tx.Add(f.k.stat("bytes"), int64(size)-int64(a.Size))
 	a.Size = size
+	return nil
+}
+
+// ErrNeedSlices refuses an inline write to a file that is (or would grow)
+// past the inline threshold of a filesystem with an object store: the data
+// must go to slices (s3tier). Checked in the writing transaction, so a file
+// another client has just sliced never gets inline data hidden under its
+// slices.
+var ErrNeedSlices = errors.New("write must go to the object store")
+
+// errTruncateMore asks SetAttr to clear a sliced file's tail chunks in
+// transactions of their own before the truncate itself.
+var errTruncateMore = errors.New("truncate: more chunks than one transaction takes")
+
+// trimChunksPast clears up to chunkPageMax chunk records of ino past size,
+// from the end, queuing their objects for deletion. The bytes it removes
+// lie past the size the truncate that called it is about to commit.
+func (f *FS) trimChunksPast(ctx context.Context, ino uint64, size uint64) error {
+	cs := f.sb.Data.ChunkSize
+	keep := (int64(size) + cs - 1) / cs
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		b, e := f.k.chunksFrom(ino, keep)
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax}) {
+			if err != nil {
+				return err
+			}
+			refs, err := decodeChunk(kv.Value)
+			if err != nil {
+				return fmt.Errorf("inode %d: %w", ino, err)
+			}
+			for _, r := range refs {
+				f.enqueueDelete(tx, r)
+			}
+			tx.Clear(kv.Key)
+		}
+		return nil
+	})
 }
 
 // trimBlock cuts block idx of ino to n bytes, if it is longer.
@@ -192,7 +244,13 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 		}
 		t := now()
 		if mode&FallocPunchHole != 0 {
-			f.punch(tx, a, off, min(off+length, int64(a.Size)))
+			end := min(off+length, int64(a.Size))
+			f.punch(tx, a, off, end)
+			if a.Sliced() && f.sb.Data != nil && off < end {
+				if err := f.punchChunks(tx, a, off, end); err != nil {
+					return err
+				}
+			}
 		} else if end := uint64(off + length); mode&FallocKeepSize == 0 && end > a.Size {
 			tx.Add(f.k.stat("bytes"), int64(end-a.Size))
 			a.Size = end
@@ -251,6 +309,14 @@ func (f *FS) Lseek(ctx context.Context, ino uint64, off int64, whence int) (int6
 		size, bs := int64(a.Size), f.bs()
 		if off < 0 || off >= size {
 			return syscall.ENXIO
+		}
+		if a.Sliced() {
+			// Slices do not track holes: all of it is data, as POSIX allows.
+			res = off
+			if whence == 4 {
+				res = size
+			}
+			return nil
 		}
 		b, e := f.k.blocksFrom(ino, off/bs)
 		want := off / bs // the next block index if there is no hole

@@ -39,6 +39,9 @@ type Superblock struct {
 	Created   time.Time `json:"created"`
 	BlockSize int       `json:"block_size"`
 	Version   int       `json:"version"`
+	// Data is how large file bodies are laid out in the object store; nil
+	// when the filesystem has no bucket and every body stays in the store.
+	Data *DataLayout `json:"data,omitempty"`
 }
 
 // ErrNoFS reports a store that holds no filesystem of the given name.
@@ -56,6 +59,29 @@ var ErrMounted = errors.New("filesystem is mounted")
 // mutation whatever the range holds), so a crash leaves either the old
 // filesystem or the new one; it refuses while any client mounts it.
 func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Superblock, error) {
+	return MkfsWith(ctx, s, name, MkfsOptions{Force: force})
+}
+
+// MkfsOptions shape a new filesystem.
+type MkfsOptions struct {
+	// Force erases an existing filesystem of the name (see Mkfs).
+	Force bool
+	// Data, when set, keeps file bodies above Data.InlineMax in the
+	// object store described by Sites.
+	Data *DataLayout
+	// Sites are the object store sites, name -> JSON description (the
+	// routing package owns the format; it holds no secret).
+	Sites map[string][]byte
+}
+
+// MkfsWith is Mkfs with options.
+func MkfsWith(ctx context.Context, s fdbstore.Store, name string, o MkfsOptions) (*Superblock, error) {
+	force := o.Force
+	if o.Data != nil {
+		if err := o.Data.Validate(); err != nil {
+			return nil, fmt.Errorf("mkfs %q: %w", name, err)
+		}
+	}
 	if name == "" {
 		return nil, errors.New("mkfs: empty filesystem name")
 	}
@@ -63,7 +89,7 @@ func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Supe
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	sb := &Superblock{Name: name, UUID: hex.EncodeToString(id[:]), Created: time.Now().UTC(),
-		BlockSize: DefaultBlockSize, Version: 1}
+		BlockSize: DefaultBlockSize, Version: 1, Data: o.Data}
 	raw, err := json.Marshal(sb)
 	if err != nil {
 		return nil, err
@@ -98,6 +124,9 @@ func Mkfs(ctx context.Context, s fdbstore.Store, name string, force bool) (*Supe
 		tx.Set(k.inoCounter(), u64(RootIno+1))
 		tx.Set(k.stat("inodes"), i64(1))
 		tx.Set(k.stat("bytes"), i64(0))
+		for site, desc := range o.Sites {
+			tx.Set(k.site(site), desc)
+		}
 		return nil
 	})
 	if err != nil {
@@ -115,6 +144,10 @@ type FS struct {
 	// Inode numbers reserved by this client and not yet used.
 	inoMu             sync.Mutex
 	inoNext, inoLimit uint64
+
+	// Slice ids reserved by this client and not yet used.
+	sliceMu               sync.Mutex
+	sliceNext, sliceLimit uint64
 
 	sess sessionState
 }

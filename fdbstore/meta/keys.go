@@ -55,6 +55,23 @@ func (k keys) dead(id string) []byte          { return k.pack("dead", id) }
 func (k keys) gone(id string) []byte          { return k.pack("gone", id) }
 func (k keys) deadRange() ([]byte, []byte)    { return tuple.Range(k.pack("dead")) }
 
+func (k keys) site(name string) []byte            { return k.pack("site", name) }
+func (k keys) siteRange() ([]byte, []byte)        { return tuple.Range(k.pack("site")) }
+func (k keys) sliceCounter() []byte               { return k.pack("ctr", "slice") }
+func (k keys) chunk(ino uint64, idx int64) []byte { return k.pack("chunk", int64(ino), idx) }
+func (k keys) chunksFrom(ino uint64, idx int64) ([]byte, []byte) {
+	_, end := tuple.Range(k.pack("chunk", int64(ino)))
+	return k.chunk(ino, idx), end
+}
+func (k keys) intent(id string, slice uint64) []byte { return k.pack("intent", id, int64(slice)) }
+func (k keys) intentRange(id string) ([]byte, []byte) {
+	return tuple.Range(k.pack("intent", id))
+}
+func (k keys) delq(slice uint64) []byte     { return k.pack("delq", int64(slice)) }
+func (k keys) delqRange() ([]byte, []byte)  { return tuple.Range(k.pack("delq")) }
+func (k keys) purge(ino uint64) []byte      { return k.pack("purge", int64(ino)) }
+func (k keys) purgeRange() ([]byte, []byte) { return tuple.Range(k.pack("purge")) }
+
 // Prefix returns the key prefix under which the filesystem keeps all its
 // keys, for packages that store their own records alongside (locks).
 func (f *FS) Prefix() []byte { return append([]byte(nil), f.k.prefix...) }

@@ -251,6 +251,11 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	tx.Clear(f.k.orphan(a.Ino))
 	tx.ClearRange(f.k.blocksFrom(a.Ino, 0))
 	tx.ClearRange(f.k.xattrRange(a.Ino))
+	if a.Sliced() {
+		// Its chunk records may be many: the purge worker moves them to the
+		// deletion queue a page at a time (PurgeStep).
+		tx.Set(f.k.purge(a.Ino), nil)
+	}
 	tx.Add(f.k.stat("inodes"), -1)
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
 }
@@ -599,6 +604,18 @@ type SetAttrReq struct {
 
 // SetAttr changes attributes of ino: chmod, chown, truncate, utimens.
 func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, error) {
+	for {
+		a, err := f.setAttr(ctx, ino, r)
+		if err != errTruncateMore {
+			return a, err
+		}
+		if err := f.trimChunksPast(ctx, ino, *r.Size); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (f *FS) setAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, error) {
 	var a *Attr
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		var err error
@@ -622,7 +639,9 @@ func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, erro
 			if !a.IsReg() {
 				return syscall.EINVAL
 			}
-			f.truncate(tx, a, *r.Size)
+			if err := f.truncate(tx, a, *r.Size); err != nil {
+				return err
+			}
 			a.Mtime = t
 		}
 		if r.Atime != nil {

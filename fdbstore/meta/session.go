@@ -282,6 +282,9 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 				n++
 			}
 			if n < 100 {
+				if err := f.abandonIntents(tx, id); err != nil {
+					return err
+				}
 				if f.sess.cleanup != nil {
 					l, err := f.sess.cleanup(tx, id)
 					if err != nil {

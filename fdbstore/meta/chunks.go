@@ -1,0 +1,608 @@
+package meta
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+)
+
+// DataLayout says how the bodies of large files are cut for the object
+// store. It is fixed at mkfs.
+type DataLayout struct {
+	// ChunkSize: a file is a sequence of chunks; each has its own list of
+	// slices (one store value), so no list grows with the file.
+	ChunkSize int64 `json:"chunk_size"`
+	// BlockSize is the largest object: a slice is stored as objects of
+	// BlockSize bytes, the last one shorter.
+	BlockSize int64 `json:"block_size"`
+	// PageSize is the checksum unit (CRC32C); ranged reads fetch whole
+	// pages so that every byte read is verified.
+	PageSize int64 `json:"page_size"`
+	// InlineMax: files that never grew past it keep their body in the
+	// store.
+	InlineMax int64 `json:"inline_max"`
+}
+
+// Validate checks the layout's sizes fit together.
+func (l *DataLayout) Validate() error {
+	switch {
+	case l.PageSize <= 0 || l.PageSize&(l.PageSize-1) != 0:
+		return fmt.Errorf("page size %d: must be a power of two", l.PageSize)
+	case l.BlockSize < l.PageSize || l.BlockSize%l.PageSize != 0 || l.BlockSize > 64<<20:
+		return fmt.Errorf("block size %d: must be a multiple of the page size %d, at most 64 MiB", l.BlockSize, l.PageSize)
+	case l.ChunkSize < l.BlockSize || l.ChunkSize%l.BlockSize != 0 || l.ChunkSize > 1<<30:
+		return fmt.Errorf("chunk size %d: must be a multiple of the block size %d, at most 1 GiB", l.ChunkSize, l.BlockSize)
+	case l.InlineMax < 0 || l.InlineMax > 1<<20:
+		return fmt.Errorf("inline threshold %d: must be between 0 and 1 MiB", l.InlineMax)
+	}
+	return nil
+}
+
+// SliceRef is one write's data within a chunk: Len bytes at Pos, stored as
+// the objects of slice ID. Later refs in a chunk's list cover earlier ones.
+// ID 0 is a hole: it reads as zeros (truncate, punch hole).
+type SliceRef struct {
+	ID   uint64
+	Pos  uint32
+	Len  uint32
+	CRCs []uint32 // CRC32C of each page of the slice's data; nil for a hole
+}
+
+// MaxChunkValue bounds a chunk's encoded slice list well under the store's
+// value limit; a commit that would pass it fails with ErrChunkFull and the
+// writer compacts the chunk first.
+const MaxChunkValue = 64 << 10
+
+// ErrChunkFull reports a chunk whose slice list must be compacted before it
+// can take another slice.
+var ErrChunkFull = errors.New("chunk slice list full")
+
+// ErrNoObjectStore reports a sliced operation on a filesystem without one.
+var ErrNoObjectStore = errors.New("filesystem has no object store")
+
+func encodeChunk(refs []SliceRef) []byte {
+	var b []byte
+	for _, r := range refs {
+		b = binary.AppendUvarint(b, r.ID)
+		b = binary.AppendUvarint(b, uint64(r.Pos))
+		b = binary.AppendUvarint(b, uint64(r.Len))
+		b = binary.AppendUvarint(b, uint64(len(r.CRCs)))
+		for _, c := range r.CRCs {
+			b = binary.LittleEndian.AppendUint32(b, c)
+		}
+	}
+	return b
+}
+
+func decodeChunk(b []byte) ([]SliceRef, error) {
+	var out []SliceRef
+	bad := errors.New("corrupt chunk record")
+	next := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	for len(b) > 0 {
+		var r SliceRef
+		r.ID = next()
+		pos, l, nc := next(), next(), next()
+		if b == nil || pos > 1<<32-1 || l > 1<<32-1 || nc*4 > uint64(len(b)) {
+			return nil, bad
+		}
+		r.Pos, r.Len = uint32(pos), uint32(l)
+		if nc > 0 {
+			r.CRCs = make([]uint32, nc)
+			for i := range r.CRCs {
+				r.CRCs[i] = binary.LittleEndian.Uint32(b[4*i:])
+			}
+			b = b[4*nc:]
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Layout returns the data layout, or nil without an object store.
+func (f *FS) Layout() *DataLayout { return f.sb.Data }
+
+// Sites returns the object store sites: name -> description.
+func (f *FS) Sites(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		clear(out)
+		b, e := f.k.siteRange()
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 2 {
+				return fmt.Errorf("corrupt site key")
+			}
+			name, _ := el[1].(string)
+			out[name] = kv.Value
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sliceBatch is how many slice ids a client reserves at once.
+const sliceBatch = 256
+
+// NewSlice reserves a fresh slice id (never reused, so object names are
+// unique) and records the intent to upload it, with its length, before any
+// byte is sent: if this client dies before the slice is committed, session
+// cleanup or gc finds the objects through the intent and deletes them.
+func (f *FS) NewSlice(ctx context.Context, length int64) (uint64, error) {
+	f.sliceMu.Lock()
+	if f.sliceNext == f.sliceLimit {
+		var start uint64
+		err := f.transact(ctx, func(tx fdbstore.Tx) error {
+			start = max(decU64(mustGet(tx, f.k.sliceCounter())), 1)
+			tx.Set(f.k.sliceCounter(), u64(start+sliceBatch))
+			return nil
+		})
+		if err != nil {
+			f.sliceMu.Unlock()
+			return 0, fmt.Errorf("allocate slice id: %w", err)
+		}
+		f.sliceNext, f.sliceLimit = start, start+sliceBatch
+	}
+	id := f.sliceNext
+	f.sliceNext++
+	f.sliceMu.Unlock()
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		tx.Set(f.k.intent(f.sess.id, id), binary.AppendUvarint(nil, uint64(length)))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record upload intent: %w", err)
+	}
+	return id, nil
+}
+
+// mustGet reads key, treating a read error as absent; the transaction
+// reports the error at commit.
+func mustGet(tx fdbstore.ReadTx, key []byte) []byte {
+	v, _ := tx.Get(key)
+	return v
+}
+
+// AbandonSlice gives up an upload that will not be committed: its objects
+// (any that reached the store) go to the deletion queue.
+func (f *FS) AbandonSlice(ctx context.Context, id uint64, length int64) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		tx.Clear(f.k.intent(f.sess.id, id))
+		tx.Set(f.k.delq(id), binary.AppendUvarint(nil, uint64(length)))
+		return nil
+	})
+}
+
+// ChunkWrite is one slice to add to chunk Index of a file.
+type ChunkWrite struct {
+	Index int64
+	Slice SliceRef
+}
+
+// CommitSlices makes uploaded slices part of ino, in one transaction that
+// also clears their upload intents, marks the file sliced and grows its
+// size to at least end. The objects must all be uploaded already.
+func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, end int64) (*Attr, error) {
+	if f.sb.Data == nil {
+		return nil, ErrNoObjectStore
+	}
+	var a *Attr
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		var err error
+		if a, err = f.getAttr(tx, ino); err != nil {
+			return err
+		}
+		if !a.IsReg() {
+			return syscall.EINVAL
+		}
+		lists := map[int64][]SliceRef{}
+		for _, w := range writes {
+			refs, ok := lists[w.Index]
+			if !ok {
+				if refs, err = f.chunkTx(tx, ino, w.Index); err != nil {
+					return err
+				}
+			}
+			lists[w.Index] = append(refs, w.Slice)
+			tx.Clear(f.k.intent(f.sess.id, w.Slice.ID))
+		}
+		for idx, refs := range lists {
+			v := encodeChunk(refs)
+			if len(v) > MaxChunkValue {
+				return fmt.Errorf("inode %d chunk %d: %w", ino, idx, ErrChunkFull)
+			}
+			tx.Set(f.k.chunk(ino, idx), v)
+		}
+		a.Flags |= AttrSliced
+		if end > int64(a.Size) {
+			tx.Add(f.k.stat("bytes"), end-int64(a.Size))
+			a.Size = uint64(end)
+		}
+		t := now()
+		a.Mtime, a.Ctime = t, t
+		f.putAttr(tx, a)
+		return nil
+	})
+	return a, err
+}
+
+// ReplaceChunk swaps chunk idx's slice list for new slices (compaction),
+// if the list is still old; the old slices' objects go to the deletion
+// queue. It reports false, changing nothing, when the chunk changed since
+// old was read; the caller then abandons the new slice.
+func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl []SliceRef) (bool, error) {
+	replaced := false
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		replaced = false
+		cur, err := tx.Get(f.k.chunk(ino, idx))
+		if err != nil {
+			return err
+		}
+		if string(cur) != string(encodeChunk(old)) {
+			return nil
+		}
+		for _, r := range old {
+			f.enqueueDelete(tx, r)
+		}
+		for _, r := range repl {
+			tx.Clear(f.k.intent(f.sess.id, r.ID))
+		}
+		tx.Set(f.k.chunk(ino, idx), encodeChunk(repl))
+		replaced = true
+		return nil
+	})
+	return replaced, err
+}
+
+// enqueueDelete queues the objects of slice r for deletion (holes have none).
+func (f *FS) enqueueDelete(tx fdbstore.Tx, r SliceRef) {
+	if r.ID != 0 {
+		tx.Set(f.k.delq(r.ID), binary.AppendUvarint(nil, uint64(r.Len)))
+	}
+}
+
+func (f *FS) chunkTx(tx fdbstore.ReadTx, ino uint64, idx int64) ([]SliceRef, error) {
+	v, err := tx.Get(f.k.chunk(ino, idx))
+	if err != nil {
+		return nil, err
+	}
+	refs, err := decodeChunk(v)
+	if err != nil {
+		return nil, fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
+	}
+	return refs, nil
+}
+
+// ReadPlan is what a read of a file needs from the store, read in one
+// consistent snapshot.
+type ReadPlan struct {
+	Attr *Attr
+	// Base is the file's inline body over the clipped range [Off,
+	// Off+len(Base)), zeros where it has none; for an inline file it is
+	// the answer.
+	Off  int64
+	Base []byte
+	// Chunks holds, for a sliced file, the slice list of every chunk the
+	// range touches (absent: no slices, read the base).
+	Chunks map[int64][]SliceRef
+}
+
+// PlanRead reads what reading n bytes of ino at off needs, clipped to the
+// file's size.
+func (f *FS) PlanRead(ctx context.Context, ino uint64, off int64, n int) (*ReadPlan, error) {
+	var p *ReadPlan
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
+			return err
+		}
+		p = &ReadPlan{Attr: a, Off: off}
+		if p.Base, err = f.readTx(tx, a, off, n); err != nil {
+			return err
+		}
+		if !a.Sliced() || len(p.Base) == 0 || f.sb.Data == nil {
+			return nil
+		}
+		cs := f.sb.Data.ChunkSize
+		first, last := off/cs, (off+int64(len(p.Base))-1)/cs
+		b, _ := f.k.chunksFrom(ino, first)
+		e, _ := f.k.chunksFrom(ino, last+1)
+		p.Chunks = map[int64][]SliceRef{}
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 3 {
+				return fmt.Errorf("inode %d: corrupt chunk key", ino)
+			}
+			idx, _ := el[2].(int64)
+			if p.Chunks[idx], err = decodeChunk(kv.Value); err != nil {
+				return fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
+			}
+		}
+		return nil
+	})
+	return p, err
+}
+
+// chunkPageMax bounds the chunk records one truncate transaction removes;
+// beyond it the truncate clears the tail in earlier transactions.
+const chunkPageMax = 256
+
+// truncateChunks drops the object data past size of a sliced file: chunks
+// wholly past it lose their records (objects queued for deletion) and the
+// chunk holding the new end gets a hole over its tail, so the bytes never
+// reappear if the file grows again. It handles at most chunkPageMax chunk
+// records and reports whether more remain.
+func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, err error) {
+	cs := f.sb.Data.ChunkSize
+	keep := (int64(size) + cs - 1) / cs // chunks [0, keep) stay
+	b, e := f.k.chunksFrom(a.Ino, keep)
+	n := 0
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax + 1}) {
+		if err != nil {
+			return false, err
+		}
+		if n == chunkPageMax {
+			return true, nil
+		}
+		refs, err := decodeChunk(kv.Value)
+		if err != nil {
+			return false, fmt.Errorf("inode %d: %w", a.Ino, err)
+		}
+		for _, r := range refs {
+			f.enqueueDelete(tx, r)
+		}
+		tx.Clear(kv.Key)
+		n++
+	}
+	if rem := int64(size) % cs; rem != 0 {
+		if err := f.holeChunk(tx, a.Ino, int64(size)/cs, rem, cs); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// holeChunk overlays zeros on [from, to) of chunk idx, if it has slices
+// reaching into that range. A hole over the whole chunk drops its record.
+func (f *FS) holeChunk(tx fdbstore.Tx, ino uint64, idx, from, to int64) error {
+	refs, err := f.chunkTx(tx, ino, idx)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	if from == 0 && to == f.sb.Data.ChunkSize {
+		for _, r := range refs {
+			f.enqueueDelete(tx, r)
+		}
+		tx.Clear(f.k.chunk(ino, idx))
+		return nil
+	}
+	reaches := false
+	for _, r := range refs {
+		if r.ID != 0 && int64(r.Pos)+int64(r.Len) > from && int64(r.Pos) < to {
+			reaches = true
+		}
+	}
+	if !reaches {
+		return nil
+	}
+	refs = append(refs, SliceRef{Pos: uint32(from), Len: uint32(to - from)})
+	v := encodeChunk(refs)
+	if len(v) > MaxChunkValue {
+		return fmt.Errorf("inode %d chunk %d: %w", ino, idx, ErrChunkFull)
+	}
+	tx.Set(f.k.chunk(ino, idx), v)
+	return nil
+}
+
+// punchChunks overlays zeros on [off, end) of a sliced file.
+func (f *FS) punchChunks(tx fdbstore.Tx, a *Attr, off, end int64) error {
+	cs := f.sb.Data.ChunkSize
+	for idx := off / cs; idx*cs < end; idx++ {
+		lo, hi := max(off-idx*cs, 0), min(end-idx*cs, cs)
+		if err := f.holeChunk(tx, a.Ino, idx, lo, hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Deletion is one slice whose objects are queued for deletion.
+type Deletion struct {
+	Slice uint64
+	Len   int64
+}
+
+// PendingDeletions returns up to limit queued deletions.
+func (f *FS) PendingDeletions(ctx context.Context, limit int) ([]Deletion, error) {
+	var out []Deletion
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		out = out[:0]
+		b, e := f.k.delqRange()
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: limit}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 2 {
+				return fmt.Errorf("corrupt deletion queue key")
+			}
+			id, _ := el[1].(int64)
+			l, _ := binary.Uvarint(kv.Value)
+			out = append(out, Deletion{Slice: uint64(id), Len: int64(l)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DoneDeletions removes deletions whose objects are gone from the queue.
+func (f *FS) DoneDeletions(ctx context.Context, done []Deletion) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		for _, d := range done {
+			tx.Clear(f.k.delq(d.Slice))
+		}
+		return nil
+	})
+}
+
+// PurgeStep moves the chunk records of deleted sliced files to the
+// deletion queue, a page per call, and reports whether work remains.
+func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
+	more := false
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		more = false
+		b, e := f.k.purgeRange()
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 2 {
+				return fmt.Errorf("corrupt purge key")
+			}
+			ino, _ := el[1].(int64)
+			cb, ce := f.k.chunksFrom(uint64(ino), 0)
+			n := 0
+			for ckv, err := range tx.GetRange(cb, ce, fdbstore.RangeOptions{Limit: chunkPageMax}) {
+				if err != nil {
+					return err
+				}
+				refs, err := decodeChunk(ckv.Value)
+				if err != nil {
+					return fmt.Errorf("inode %d: %w", ino, err)
+				}
+				for _, r := range refs {
+					f.enqueueDelete(tx, r)
+				}
+				tx.Clear(ckv.Key)
+				n++
+			}
+			if n < chunkPageMax {
+				tx.Clear(kv.Key)
+			}
+			more = true
+		}
+		return nil
+	})
+	return more, err
+}
+
+// abandonIntents queues the objects of a dead session's unfinished uploads
+// for deletion.
+func (f *FS) abandonIntents(tx fdbstore.Tx, session string) error {
+	b, e := f.k.intentRange(session)
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+		if err != nil {
+			return err
+		}
+		el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+		if err != nil || len(el) != 3 {
+			return fmt.Errorf("corrupt intent key")
+		}
+		id, _ := el[2].(int64)
+		tx.Set(f.k.delq(uint64(id)), kv.Value)
+		tx.Clear(kv.Key)
+	}
+	return nil
+}
+
+// ObjectRefs calls fn for every slice the filesystem references (chunk
+// records), every upload in flight (intents) and every slice queued for
+// deletion, so gc can tell an unreferenced object from a live one. It reads
+// in pages, each a consistent snapshot.
+func (f *FS) ObjectRefs(ctx context.Context, fn func(id uint64, length int64, state string) error) error {
+	for _, kind := range []string{"chunk", "intent", "delq"} {
+		b, e := tuple.Range(f.k.pack(kind))
+		for {
+			var last []byte
+			n := 0
+			err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+				n, last = 0, nil
+				for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1000}) {
+					if err != nil {
+						return err
+					}
+					n++
+					last = kv.Key
+					el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+					if err != nil {
+						return fmt.Errorf("corrupt %s key", kind)
+					}
+					switch kind {
+					case "chunk":
+						refs, err := decodeChunk(kv.Value)
+						if err != nil {
+							return err
+						}
+						for _, r := range refs {
+							if r.ID != 0 {
+								if err := fn(r.ID, int64(r.Len), "live"); err != nil {
+									return err
+								}
+							}
+						}
+					default:
+						id, _ := el[len(el)-1].(int64)
+						l, _ := binary.Uvarint(kv.Value)
+						if err := fn(uint64(id), int64(l), kind); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if n < 1000 {
+				break
+			}
+			b = append(last, 0)
+		}
+	}
+	return nil
+}
+
+// DropSlice replaces the references to slice id in chunk idx of ino with
+// a hole (fsck --repair of a slice whose objects are lost): the
+// range reads as zeros instead of failing. It reports whether it changed
+// anything.
+func (f *FS) DropSlice(ctx context.Context, ino uint64, idx int64, id uint64) (bool, error) {
+	changed := false
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		changed = false
+		refs, err := f.chunkTx(tx, ino, idx)
+		if err != nil {
+			return err
+		}
+		for i, r := range refs {
+			if r.ID == id {
+				refs[i] = SliceRef{Pos: r.Pos, Len: r.Len}
+				changed = true
+			}
+		}
+		if changed {
+			tx.Set(f.k.chunk(ino, idx), encodeChunk(refs))
+		}
+		return nil
+	})
+	return changed, err
+}

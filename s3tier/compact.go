@@ -1,0 +1,54 @@
+package s3tier
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// compact rewrites chunk idx of ino as few, whole slices: it reads what the
+// chunk shows, uploads it as new slices (intent first, as every upload) and
+// swaps the chunk's list for them if nobody changed it meanwhile. The old
+// slices' objects go to the deletion queue in that same transaction.
+func (t *Tier) compact(ctx context.Context, ino uint64, idx int64) error {
+	cs := t.layout.ChunkSize
+	p, err := t.m.PlanRead(ctx, ino, idx*cs, int(cs))
+	if err != nil {
+		return err
+	}
+	old := p.Chunks[idx]
+	if len(old) == 0 {
+		return nil
+	}
+	data := p.Base
+	if err := t.paint(ctx, p, data); err != nil {
+		return err
+	}
+	var repl []meta.SliceRef
+	abandon := func() {
+		for _, r := range repl {
+			_ = t.m.AbandonSlice(ctx, r.ID, int64(r.Len))
+		}
+	}
+	for pos := int64(0); pos < int64(len(data)); pos += t.layout.BlockSize {
+		piece := data[pos:min(pos+t.layout.BlockSize, int64(len(data)))]
+		ref, err := t.putSlice(ctx, piece)
+		if err != nil {
+			abandon()
+			return err
+		}
+		ref.Pos = uint32(pos)
+		repl = append(repl, ref)
+	}
+	ok, err := t.m.ReplaceChunk(ctx, ino, idx, old, repl)
+	if err != nil || !ok {
+		abandon()
+		if err != nil {
+			return fmt.Errorf("compact inode %d chunk %d: %w", ino, idx, err)
+		}
+		return nil // changed meanwhile: the caller retries its commit
+	}
+	t.log.Info("compacted a fragmented chunk", "ino", ino, "chunk", idx, "slices_before", len(old), "slices_after", len(repl))
+	return nil
+}

@@ -1,0 +1,399 @@
+package s3tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/routing"
+)
+
+// Options tune a Tier.
+type Options struct {
+	// CacheBytes is the page cache's budget (default 256 MiB).
+	CacheBytes int64
+	// BufferBytes bounds the write data held in memory, buffered or being
+	// uploaded, across all files (default 256 MiB). A writer that would
+	// pass it waits: back-pressure, never unbounded growth.
+	BufferBytes int64
+	// Uploads is how many slices upload at once (default 16).
+	Uploads int
+	// FlushAge sends a buffer that has waited this long (default 1 s).
+	FlushAge time.Duration
+	Logger   *slog.Logger
+}
+
+// Tier moves file bodies between the FUSE layer, the metadata store
+// (inline bodies and slice lists) and the object store.
+type Tier struct {
+	m      *meta.FS
+	obj    routing.ObjectStore // nil: every body stays in the store
+	layout *meta.DataLayout
+	opts   Options
+	log    *slog.Logger
+	cache  *pageCache
+	crc    *crc32.Table
+
+	uploads  chan struct{} // semaphore of concurrent uploads
+	budget   *byteBudget
+	mu       sync.Mutex
+	writers  map[uint64]*writer
+	readers  map[uint64]*readState
+	sliced   sync.Map // inodes known to be sliced: skip the inline attempt
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	// CRCErrors counts pages whose checksum did not match.
+	crcErrors atomic.Int64
+}
+
+// New returns the data path of filesystem m. obj may be nil when the
+// filesystem has no object store (then m.Layout() is nil too).
+func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
+	layout := m.Layout()
+	if (layout == nil) != (obj == nil) {
+		return nil, errors.New("s3tier: the filesystem's layout and object store must come together")
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 256 << 20
+	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = 256 << 20
+	}
+	if opts.Uploads <= 0 {
+		opts.Uploads = 16
+	}
+	if opts.FlushAge <= 0 {
+		opts.FlushAge = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	t := &Tier{m: m, obj: obj, layout: layout, opts: opts, log: opts.Logger,
+		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
+		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
+		readers: map[uint64]*readState{}, stop: make(chan struct{})}
+	if layout != nil {
+		// A block may wait whole in a buffer while another uploads, so the
+		// budget must hold at least two per upload slot.
+		t.budget = newByteBudget(max(opts.BufferBytes, 2*layout.BlockSize))
+		go t.ager()
+	}
+	return t, nil
+}
+
+// Close stops the background work; callers flush every file first.
+func (t *Tier) Close() { t.stopOnce.Do(func() { close(t.stop) }) }
+
+// CRCErrors returns how many pages failed their checksum.
+func (t *Tier) CRCErrors() int64 { return t.crcErrors.Load() }
+
+// CacheStats returns the page cache's hits and misses.
+func (t *Tier) CacheStats() (hits, misses int64) { return t.cache.stats() }
+
+// writer is one inode's pending writes: a contiguous buffer not yet sent,
+// and slices being uploaded and committed in the background.
+type writer struct {
+	ino uint64
+
+	mu       sync.Mutex
+	buf      []byte
+	bufOff   int64
+	since    time.Time // when buf got its first byte
+	inflight sync.WaitGroup
+	end      atomic.Int64 // highest end offset buffered or in flight
+	err      error        // first failure of a background upload, for the next flush
+	errMu    sync.Mutex
+}
+
+func (t *Tier) writerOf(ino uint64, create bool) *writer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.writers[ino]
+	if w == nil && create {
+		w = &writer{ino: ino}
+		w.end.Store(-1)
+		t.writers[ino] = w
+	}
+	return w
+}
+
+// PendingEnd returns the end offset of data written to ino through this
+// client but not yet committed, or -1: the size the kernel must be told
+// until the data lands.
+func (t *Tier) PendingEnd(ino uint64) int64 {
+	if w := t.writerOf(ino, false); w != nil {
+		return w.end.Load()
+	}
+	return -1
+}
+
+// Write stores data at off in ino. Small files go to the store at once;
+// data of large ones is buffered and sent in the background, and reaches
+// other clients at the next flush.
+func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) error {
+	if t.obj == nil {
+		_, err := t.m.Write(ctx, ino, off, data)
+		return err
+	}
+	w := t.writerOf(ino, false)
+	if _, known := t.sliced.Load(ino); !known && (w == nil || w.idle()) {
+		_, err := t.m.Write(ctx, ino, off, data)
+		if !errors.Is(err, meta.ErrNeedSlices) {
+			return err
+		}
+		t.sliced.Store(ino, struct{}{}) // files never go back to inline
+	}
+	if w == nil {
+		w = t.writerOf(ino, true)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.takeErr(); err != nil {
+		return err
+	}
+	if len(w.buf) > 0 && off != w.bufOff+int64(len(w.buf)) {
+		// Not contiguous: it may overlap what is in flight, and slices of
+		// one inode must land in write order where they overlap.
+		t.sendLocked(ctx, w)
+		w.inflight.Wait()
+		if err := w.takeErr(); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		w.bufOff, w.since = off, time.Now()
+	}
+	for len(data) > 0 {
+		// Cut at block size and chunk boundaries: a slice is one object
+		// inside one chunk.
+		pos := w.bufOff + int64(len(w.buf))
+		room := min(t.layout.BlockSize-int64(len(w.buf)), t.layout.ChunkSize-pos%t.layout.ChunkSize)
+		n := min(int64(len(data)), room)
+		if !t.budget.tryAcquire(n) {
+			// Send what we hold before waiting, so that writers waiting on
+			// each other's buffers cannot deadlock: all held bytes are then
+			// in uploads, which release them.
+			t.sendLocked(ctx, w)
+			t.budget.acquire(n)
+		}
+		w.buf = append(w.buf, data[:n]...)
+		data = data[n:]
+		w.end.Store(max(w.end.Load(), w.bufOff+int64(len(w.buf))))
+		if n == room {
+			t.sendLocked(ctx, w)
+			w.bufOff = pos + n
+			w.since = time.Now()
+		}
+	}
+	return nil
+}
+
+func (w *writer) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf) == 0 && w.end.Load() < 0
+}
+
+func (w *writer) takeErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	err := w.err
+	w.err = nil
+	return err
+}
+
+func (w *writer) setErr(err error) {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// sendLocked starts uploading w's buffer as one slice. It waits for an
+// upload slot, which is the back-pressure on writers.
+func (t *Tier) sendLocked(ctx context.Context, w *writer) {
+	if len(w.buf) == 0 {
+		return
+	}
+	data, off := w.buf, w.bufOff
+	w.buf = nil
+	w.bufOff += int64(len(data))
+	w.inflight.Add(1)
+	t.uploads <- struct{}{}
+	go func() {
+		defer func() {
+			<-t.uploads
+			t.budget.release(int64(len(data)))
+			w.inflight.Done()
+		}()
+		// The upload outlives the request that filled the buffer.
+		if err := t.upload(context.WithoutCancel(ctx), w.ino, off, data); err != nil {
+			t.log.Error("write back failed; the application sees it at close or fsync", "ino", w.ino,
+				"off", off, "len", len(data), "err", err)
+			w.setErr(err)
+		}
+	}()
+}
+
+// upload stores one slice and commits it: intent, object, then the chunk
+// list. A chunk too fragmented to take the slice is compacted first.
+func (t *Tier) upload(ctx context.Context, ino uint64, off int64, data []byte) error {
+	ref, err := t.putSlice(ctx, data)
+	if err != nil {
+		return err
+	}
+	ref.Pos = uint32(off % t.layout.ChunkSize)
+	idx := off / t.layout.ChunkSize
+	for attempt := 0; ; attempt++ {
+		_, err = t.m.CommitSlices(ctx, ino, []meta.ChunkWrite{{Index: idx, Slice: ref}}, off+int64(len(data)))
+		if !errors.Is(err, meta.ErrChunkFull) || attempt == 3 {
+			break
+		}
+		if cerr := t.compact(ctx, ino, idx); cerr != nil {
+			err = cerr
+			break
+		}
+	}
+	if err != nil {
+		if aerr := t.m.AbandonSlice(ctx, ref.ID, int64(ref.Len)); aerr != nil {
+			t.log.Warn("could not queue the objects of an abandoned slice; gc will find them", "slice", ref.ID, "err", aerr)
+		}
+		return fmt.Errorf("commit write of inode %d at %d: %w", ino, off, err)
+	}
+	return nil
+}
+
+// putSlice records the intent to upload, then uploads data as a new
+// slice's object and returns its reference (Pos unset).
+func (t *Tier) putSlice(ctx context.Context, data []byte) (meta.SliceRef, error) {
+	id, err := t.m.NewSlice(ctx, int64(len(data)))
+	if err != nil {
+		return meta.SliceRef{}, err
+	}
+	ref := meta.SliceRef{ID: id, Len: uint32(len(data)), CRCs: t.pageCRCs(data)}
+	if err := t.obj.Put(ctx, ObjectKey(id), data); err != nil {
+		if aerr := t.m.AbandonSlice(ctx, id, int64(len(data))); aerr != nil {
+			t.log.Warn("could not queue the objects of an abandoned slice; gc will find them", "slice", id, "err", aerr)
+		}
+		return meta.SliceRef{}, fmt.Errorf("upload slice %d: %w", id, err)
+	}
+	return ref, nil
+}
+
+func (t *Tier) pageCRCs(data []byte) []uint32 {
+	ps := t.layout.PageSize
+	out := make([]uint32, 0, (int64(len(data))+ps-1)/ps)
+	for p := int64(0); p < int64(len(data)); p += ps {
+		out = append(out, crc32.Checksum(data[p:min(p+ps, int64(len(data)))], t.crc))
+	}
+	return out
+}
+
+// Flush sends ino's buffered data and waits until every slice of it has
+// committed, returning the first failure since the last flush.
+func (t *Tier) Flush(ctx context.Context, ino uint64) error {
+	w := t.writerOf(ino, false)
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	t.sendLocked(ctx, w)
+	w.inflight.Wait()
+	err := w.takeErr()
+	w.end.Store(-1)
+	w.mu.Unlock()
+	t.mu.Lock()
+	if t.writers[ino] == w && w.tryIdle() {
+		delete(t.writers, ino)
+	}
+	t.mu.Unlock()
+	return err
+}
+
+// tryIdle reports whether w has nothing pending, without blocking.
+func (w *writer) tryIdle() bool {
+	if !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	return len(w.buf) == 0 && w.end.Load() < 0
+}
+
+// ager sends buffers that have waited longer than FlushAge, so data does
+// not sit in memory indefinitely when a writer pauses.
+func (t *Tier) ager() {
+	tick := time.NewTicker(t.opts.FlushAge / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		ws := make([]*writer, 0, len(t.writers))
+		for _, w := range t.writers {
+			ws = append(ws, w)
+		}
+		t.mu.Unlock()
+		for _, w := range ws {
+			if !w.mu.TryLock() {
+				continue
+			}
+			if len(w.buf) > 0 && time.Since(w.since) >= t.opts.FlushAge {
+				t.sendLocked(context.Background(), w)
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+// byteBudget bounds the bytes held by writers.
+type byteBudget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	free int64
+}
+
+func newByteBudget(n int64) *byteBudget {
+	b := &byteBudget{free: n}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// tryAcquire takes n bytes of budget if they are free.
+func (b *byteBudget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free < n {
+		return false
+	}
+	b.free -= n
+	return true
+}
+
+// acquire waits for n bytes of budget. The wait is not cancellable: the
+// bytes it waits for are being uploaded and are released when that ends.
+func (b *byteBudget) acquire(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.free < n {
+		b.cond.Wait()
+	}
+	b.free -= n
+}
+
+func (b *byteBudget) release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}

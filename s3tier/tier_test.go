@@ -1,0 +1,347 @@
+package s3tier
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/fdbstore/sqlitestore"
+	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/test/minio"
+)
+
+// smallLayout makes chunk, block and page boundaries easy to cross with
+// modest amounts of data.
+var smallLayout = meta.DataLayout{ChunkSize: 256 << 10, BlockSize: 64 << 10, PageSize: 4 << 10, InlineMax: 8 << 10}
+
+type env struct {
+	m    *meta.FS
+	obj  *routing.S3
+	tier *Tier
+	srv  *minio.Server
+	path string
+}
+
+// newEnv makes a filesystem with an object store on a fresh MinIO and one
+// client (session) with a Tier on it.
+func newEnv(t *testing.T, layout meta.DataLayout) *env {
+	t.Helper()
+	ctx := context.Background()
+	srv := minio.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := bytesCut(kv)
+		t.Setenv(k, v)
+	}
+	site, err := routing.ParseBucketURL(srv.Endpoint + "/tier-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := routing.OpenS3(ctx, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := routing.Probe(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := meta.MkfsWith(ctx, s, "t", meta.MkfsOptions{Data: &layout}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{obj: obj, srv: srv, path: path}
+	e.m, e.tier = e.client(t, "a")
+	return e
+}
+
+func bytesCut(kv string) (string, string, bool) {
+	i := bytes.IndexByte([]byte(kv), '=')
+	return kv[:i], kv[i+1:], i >= 0
+}
+
+// client opens another client of the filesystem with its own session.
+func (e *env) client(t *testing.T, host string) (*meta.FS, *Tier) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, e.path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	m, err := meta.Open(ctx, s, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StartSession(ctx, meta.SessionInfo{Hostname: host}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tier, err := New(m, e.obj, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tier.Close)
+	return m, tier
+}
+
+func (e *env) create(t *testing.T, name string) uint64 {
+	t.Helper()
+	a, err := e.m.Create(context.Background(), meta.RootIno, name, meta.NewNode{Mode: syscall.S_IFREG | 0o644, Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Ino
+}
+
+// objects lists the slice objects in the bucket.
+func (e *env) objects(t *testing.T) map[uint64]int64 {
+	t.Helper()
+	out := map[uint64]int64{}
+	err := e.obj.List(context.Background(), ObjectPrefix, func(o routing.Object) error {
+		if id, ok := ParseObjectKey(o.Key); ok {
+			out[id] = o.Size
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readAll(t *testing.T, tier *Tier, ino uint64, size int) []byte {
+	t.Helper()
+	got, err := tier.Read(context.Background(), ino, 0, size+100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestRandomWorkload applies random writes, overwrites, appends, truncates
+// and holes to a file and to a reference buffer, and compares them byte
+// for byte after every few steps, from this client and from a fresh one
+// (nothing cached).
+func TestRandomWorkload(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	_, other := e.client(t, "b")
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ref []byte
+	const maxSize = 1 << 20
+	for step := range 300 {
+		switch op := rng.IntN(10); {
+		case op < 6: // write somewhere, maybe past the end (a hole)
+			off := rng.Int64N(maxSize)
+			if rng.IntN(3) == 0 {
+				off = int64(len(ref)) // append
+			}
+			n := 1 + rng.IntN(100<<10)
+			if rng.IntN(4) == 0 {
+				n = 1 + rng.IntN(64) // tiny
+			}
+			data := make([]byte, n)
+			for i := range data {
+				data[i] = byte(rng.IntN(256))
+			}
+			// Sometimes as several contiguous writes, as the kernel sends.
+			for p := 0; p < n; {
+				q := min(n, p+1+rng.IntN(40<<10))
+				if err := e.tier.Write(ctx, ino, off+int64(p), data[p:q]); err != nil {
+					t.Fatalf("step %d: write: %v", step, err)
+				}
+				p = q
+			}
+			if end := int(off) + n; end > len(ref) {
+				ref = append(ref, make([]byte, end-len(ref))...)
+			}
+			copy(ref[off:], data)
+		case op < 8: // truncate down or up
+			size := uint64(rng.Int64N(maxSize))
+			if err := e.tier.Flush(ctx, ino); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.m.SetAttr(ctx, ino, meta.SetAttrReq{Size: &size}); err != nil {
+				t.Fatalf("step %d: truncate: %v", step, err)
+			}
+			if int(size) < len(ref) {
+				ref = ref[:size]
+			} else {
+				ref = append(ref, make([]byte, int(size)-len(ref))...)
+			}
+		case op < 9: // punch a hole
+			if len(ref) == 0 {
+				continue
+			}
+			off := rng.Int64N(int64(len(ref)))
+			n := 1 + rng.Int64N(200<<10)
+			if err := e.tier.Flush(ctx, ino); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.m.Fallocate(ctx, ino, off, n, meta.FallocPunchHole|meta.FallocKeepSize); err != nil {
+				t.Fatalf("step %d: punch: %v", step, err)
+			}
+			clear(ref[off:min(int64(len(ref)), off+n)])
+		default: // flush
+			if err := e.tier.Flush(ctx, ino); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if step%10 == 9 {
+			if got := readAll(t, e.tier, ino, len(ref)); !bytes.Equal(got, ref) {
+				t.Fatalf("step %d: this client reads %d bytes that differ from the reference (%d bytes) at %d",
+					step, len(got), len(ref), firstDiff(got, ref))
+			}
+			if got := readAll(t, other, ino, len(ref)); !bytes.Equal(got, ref) {
+				t.Fatalf("step %d: another client reads %d bytes that differ from the reference (%d bytes) at %d",
+					step, len(got), len(ref), firstDiff(got, ref))
+			}
+		}
+	}
+	a, err := e.m.GetAttr(ctx, ino)
+	if err != nil || !a.Sliced() {
+		t.Fatalf("after large writes the file is not sliced: %+v %v", a, err)
+	}
+	// Deleting the file empties the bucket through the queue.
+	if err := e.m.Unlink(ctx, meta.RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Close(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e.tier)
+	if objs := e.objects(t); len(objs) != 0 {
+		t.Fatalf("%d objects left after the file was deleted and the queue drained", len(objs))
+	}
+	check(t, e.m)
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func drain(t *testing.T, tier *Tier) {
+	t.Helper()
+	for range 100 {
+		n, err := tier.DrainOnce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("deletion queue never drained")
+}
+
+func check(t *testing.T, m *meta.FS) {
+	t.Helper()
+	rep, err := m.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("fsck: %s", p)
+	}
+}
+
+// TestCorruptObjectDetected: an object whose bytes changed under HAFS
+// (same size, other content) reads as EIO and counts a checksum error.
+func TestCorruptObjectDetected(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	data := bytes.Repeat([]byte("good data "), 5000)
+	if err := e.tier.Write(ctx, ino, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tier.Flush(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	objs := e.objects(t)
+	if len(objs) == 0 {
+		t.Fatal("no object written")
+	}
+	for id, size := range objs {
+		if err := e.obj.Put(ctx, ObjectKey(id), bytes.Repeat([]byte{'X'}, int(size))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, fresh := e.client(t, "b") // nothing cached
+	_, err := fresh.Read(ctx, ino, 0, len(data))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read of a corrupted object: %v, want EIO", err)
+	}
+	if fresh.CRCErrors() == 0 {
+		t.Fatal("no checksum error counted")
+	}
+}
+
+// TestCrashBeforeCommitLeavesNoGarbage: a client that uploaded a slice but
+// died before committing it leaves an intent; cleaning up its session
+// queues the object, and the deleter removes it.
+func TestCrashBeforeCommitLeavesNoGarbage(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ref, err := e.tier.putSlice(ctx, bytes.Repeat([]byte("z"), 20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs := e.objects(t); objs[ref.ID] != 20000 {
+		t.Fatalf("uploaded object missing: %v", objs)
+	}
+	// "a" dies here, before CommitSlices. Another client evicts it.
+	b, btier := e.client(t, "b")
+	if _, err := b.Evict(ctx, e.m.SessionID()); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, btier)
+	if objs := e.objects(t); len(objs) != 0 {
+		t.Fatalf("objects of the dead client's unfinished upload remain: %v", objs)
+	}
+	check(t, b)
+}
+
+// TestBackPressure: with a tiny buffer budget, a large write completes
+// (writers wait for uploads rather than grow memory) and reads back intact.
+func TestBackPressure(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	tier, err := New(e.m, e.obj, Options{BufferBytes: 1, Uploads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close()
+	ino := e.create(t, "big")
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	start := time.Now()
+	for p := 0; p < len(data); p += 128 << 10 {
+		if err := tier.Write(ctx, ino, int64(p), data[p:min(len(data), p+128<<10)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tier.Flush(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("3 MiB through a 2-upload, minimum-budget tier in %v", time.Since(start).Round(time.Millisecond))
+	if got := readAll(t, tier, ino, len(data)); !bytes.Equal(got, data) {
+		t.Fatalf("read back differs at %d", firstDiff(got, data))
+	}
+}
