@@ -42,6 +42,8 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	sessOpens := map[[2]string]bool{} // (session, ino) from the session index
 	openRecs := map[[2]string]bool{}  // (session, ino) from the inode records
 	live := map[string]bool{}         // sessions live or awaiting cleanup
+	chunks := map[uint64]int{}        // chunk records per inode
+	purging := map[uint64]bool{}      // deleted sliced inodes awaiting purge
 	rep := &CheckReport{}
 	bad := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
@@ -82,6 +84,13 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 			rep.Blocks++
 		case kind == "orphan" && len(el) == 2:
 			orphans[id(1)] = true
+		case kind == "chunk" && len(el) == 3:
+			chunks[id(1)]++
+			if _, err := decodeChunk(value); err != nil {
+				bad("inode %d chunk %d: %v", id(1), id(2), err)
+			}
+		case kind == "purge" && len(el) == 2:
+			purging[id(1)] = true
 		case (kind == "sess" || kind == "dead") && len(el) == 2:
 			sess, _ := el[1].(string)
 			live[sess] = true
@@ -152,6 +161,14 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	for ino := range orphans {
 		if a := inodes[ino]; a == nil || a.Nlink != 0 {
 			bad("orphan record for inode %d that is missing or still linked", ino)
+		}
+	}
+	for ino, n := range chunks {
+		switch a := inodes[ino]; {
+		case a == nil && !purging[ino]:
+			bad("%d chunk records of missing inode %d, not queued for purge", n, ino)
+		case a != nil && !a.Sliced():
+			bad("inode %d: %d chunk records but not marked sliced", ino, n)
 		}
 	}
 	for k := range openRecs {

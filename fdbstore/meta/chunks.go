@@ -606,3 +606,55 @@ func (f *FS) DropSlice(ctx context.Context, ino uint64, idx int64, id uint64) (b
 	})
 	return changed, err
 }
+
+// ChunkRefs calls fn for every slice reference of every chunk record, in
+// pages, each a consistent snapshot (fsck).
+func (f *FS) ChunkRefs(ctx context.Context, fn func(ino uint64, idx int64, r SliceRef) error) error {
+	b, e := tuple.Range(f.k.pack("chunk"))
+	for {
+		var last []byte
+		n := 0
+		type item struct {
+			ino  uint64
+			idx  int64
+			refs []SliceRef
+		}
+		var items []item
+		err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+			n, last, items = 0, nil, items[:0]
+			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1000}) {
+				if err != nil {
+					return err
+				}
+				n++
+				last = kv.Key
+				el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+				if err != nil || len(el) != 3 {
+					return fmt.Errorf("corrupt chunk key")
+				}
+				ino, _ := el[1].(int64)
+				idx, _ := el[2].(int64)
+				refs, err := decodeChunk(kv.Value)
+				if err != nil {
+					return fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
+				}
+				items = append(items, item{uint64(ino), idx, refs})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			for _, r := range it.refs {
+				if err := fn(it.ino, it.idx, r); err != nil {
+					return err
+				}
+			}
+		}
+		if n < 1000 {
+			return nil
+		}
+		b = append(last, 0)
+	}
+}
