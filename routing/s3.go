@@ -194,11 +194,14 @@ func (s *S3) wrap(op, key string, err error) error {
 	case errors.As(err, &nsb), isCode(err, "NoSuchBucket"):
 		return fmt.Errorf("%s %s: bucket does not exist: %w", op, where, ErrNotFound)
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s: %w", op, where, err)
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
-		return fmt.Errorf("%s %s: %s: %s", op, where, api.ErrorCode(), api.ErrorMessage())
+		return fmt.Errorf("%s %s: %w: %s: %s", op, where, ErrUnavailable, api.ErrorCode(), api.ErrorMessage())
 	}
-	return fmt.Errorf("%s %s: %w", op, where, err)
+	return fmt.Errorf("%s %s: %w: %v", op, where, ErrUnavailable, err)
 }
 
 func isCode(err error, code string) bool {

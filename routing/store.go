@@ -10,6 +10,12 @@ import (
 // answer, not a failure of the site.
 var ErrNotFound = errors.New("object not found")
 
+// ErrUnavailable reports a site that could not be reached or answered with
+// an error after the retries. The transport's own error is kept in the
+// message only: an errno deep inside it (ECONNREFUSED) must not reach the
+// application in place of EIO.
+var ErrUnavailable = errors.New("object store unavailable")
+
 // Object describes one stored object.
 type Object struct {
 	Key      string

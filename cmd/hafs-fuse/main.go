@@ -22,6 +22,7 @@ import (
 	"github.com/hafs/hafs/cmd/internal/cliutil"
 	"github.com/hafs/hafs/fdbstore/meta"
 	hfs "github.com/hafs/hafs/fs"
+	"github.com/hafs/hafs/s3tier"
 )
 
 func main() {
@@ -42,6 +43,8 @@ func main() {
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
 			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
+			&cli.IntFlag{Name: "cache-size", Value: 256, Usage: "memory page cache of object data, in `MiB`"},
+			&cli.IntFlag{Name: "buffer-size", Value: 256, Usage: "write-back buffer limit across all files, in `MiB`"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
 			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
 		),
@@ -108,7 +111,9 @@ func parseTTL(v string) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-// checkMountpoint refuses a missing, non-directory or already mounted path.
+// checkMountpoint refuses a missing, non-directory or already mounted path,
+// and returns it absolute with symlinks resolved: the kernel mounts on the
+// directory a symlink leads to, and the mount table lists that one.
 func checkMountpoint(mnt string) (string, error) {
 	abs, err := filepath.Abs(mnt)
 	if err != nil {
@@ -122,6 +127,9 @@ func checkMountpoint(mnt string) (string, error) {
 		return "", fmt.Errorf("mount point %s: %w", abs, errors.Unwrap(err))
 	case !st.IsDir():
 		return "", fmt.Errorf("mount point %s is not a directory", abs)
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return "", fmt.Errorf("mount point: %w", err)
 	}
 	if mounted, err := isMountpoint(abs); err != nil {
 		return "", err
@@ -199,6 +207,14 @@ func run(c *cli.Context) error {
 	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
 		return errors.New("--session-expiry must be longer than --heartbeat, and both positive")
 	}
+	// SIGINT and SIGTERM are caught from before the session exists, so that
+	// one arriving while mounting still ends in a clean unmount. Killed by
+	// its default action then, the process would hang for good: go-fuse
+	// opens and closes a probe file on the new mount from this process,
+	// and a close whose answer the dying server never sends blocks exit.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	host, _ := os.Hostname()
 	err = m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: mnt,
 		Version: cliutil.Version}, log)
@@ -208,9 +224,17 @@ func run(c *cli.Context) error {
 	sessCtx, stopSession := context.WithCancel(context.Background())
 	defer stopSession()
 	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
+	data, err := cliutil.DataPath(c.Context, m, s3tier.Options{
+		CacheBytes: int64(c.Int("cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20}, log)
+	if err != nil {
+		_ = m.EndSession(context.Background())
+		return err
+	}
+	defer data.Close()
+	go data.RunDeleter(sessCtx)
 	root := hfs.NewRoot(m, hfs.Options{
 		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
-		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m),
+		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
 	})
 	opts := root.MountOptions()
 	opts.MountOptions = fuse.MountOptions{
@@ -246,8 +270,6 @@ func run(c *cli.Context) error {
 	}
 	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-sig
 		unmount(server, mnt, log)

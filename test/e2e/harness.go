@@ -165,21 +165,33 @@ type FSOptions struct {
 	// Name is passed as --name to hafs-mkfs and hafs-fuse; empty leaves the
 	// binaries' default.
 	Name string
+	// Bucket, when set, is passed to hafs-mkfs --bucket: large bodies go
+	// to that object store.
+	Bucket string
+	// Env is added to the environment of every HAFS process of the
+	// filesystem (object store credentials).
+	Env []string
 }
 
 // FS is a filesystem created by hafs-mkfs in a fresh embedded store.
 type FS struct {
-	Store string // store URL, sqlite:///.../meta.db
-	Name  string // --name, or "" for the default
+	Store string   // store URL, sqlite:///.../meta.db
+	Name  string   // --name, or "" for the default
+	Env   []string // added to every HAFS process's environment
 }
 
 // NewFS creates a fresh embedded store in a temporary directory and runs
 // `hafs-mkfs --store URL [--name NAME]` in it.
 func NewFS(t testing.TB, opts FSOptions) *FS {
 	t.Helper()
-	fs := &FS{Store: "sqlite://" + filepath.Join(t.TempDir(), "meta.db"), Name: opts.Name}
+	fs := &FS{Store: "sqlite://" + filepath.Join(t.TempDir(), "meta.db"), Name: opts.Name, Env: opts.Env}
 	args := fs.storeArgs()
-	out, err := exec.Command(Binary(t, MkfsBinary), args...).CombinedOutput()
+	if opts.Bucket != "" {
+		args = append(args, "--bucket", opts.Bucket)
+	}
+	mkfs := exec.Command(Binary(t, MkfsBinary), args...)
+	mkfs.Env = append(os.Environ(), fs.Env...)
+	out, err := mkfs.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", MkfsBinary, strings.Join(args, " "), err, out)
 	}
@@ -257,6 +269,7 @@ func (fs *FS) Mount(t testing.TB, extraArgs ...string) *Mount {
 	args := append(append(fs.storeArgs(), extraArgs...), dir)
 	m := &Mount{Dir: dir, FS: fs, output: &lockedBuffer{}, exited: make(chan struct{})}
 	m.cmd = exec.Command(Binary(t, FuseBinary), args...)
+	m.cmd.Env = append(os.Environ(), fs.Env...)
 	m.cmd.Stdout, m.cmd.Stderr = m.output, m.output
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", FuseBinary, err)

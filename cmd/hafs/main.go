@@ -1,0 +1,217 @@
+// Command hafs is the HAFS admin tool: fsck and gc (and, as the routing
+// core grows, status and sites).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/s3tier"
+)
+
+func main() {
+	cliutil.Run(&cli.App{
+		Name:  "hafs",
+		Usage: "administer a HAFS filesystem",
+		Description: "Every subcommand takes --store URL and --name NAME (or HAFS_STORE and\n" +
+			"HAFS_NAME in the environment). Object store credentials come from the\n" +
+			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
+		Commands: []*cli.Command{fsckCommand(), gcCommand()},
+	})
+}
+
+func fsckCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "fsck",
+		Usage:     "check the filesystem's invariants and its objects",
+		UsageText: "hafs fsck [--store URL] [--name NAME] [--repair]",
+		Description: "Checks the namespace (every entry points to a live inode, nlink equals the\n" +
+			"links found, open and orphan records agree, chunk records belong to sliced\n" +
+			"files) and that every object a file references exists with the right size.\n" +
+			"--repair replaces references to lost objects with holes (the bytes read as\n" +
+			"zeros instead of failing) and says what it could not fix. Exits 1 when a\n" +
+			"problem remains.",
+		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			m, s, err := cliutil.OpenFS(c)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ctx := c.Context
+			rep, err := m.Check(ctx)
+			if err != nil {
+				return err
+			}
+			problems := len(rep.Problems)
+			for _, p := range rep.Problems {
+				fmt.Printf("problem: %s\n", p)
+			}
+			fmt.Printf("namespace: %d inodes, %d entries, %d open-unlinked, %d problems\n",
+				rep.Inodes, rep.Entries, len(rep.Orphans), len(rep.Problems))
+			obj, err := cliutil.OpenObjectStore(ctx, m)
+			if err != nil {
+				return err
+			}
+			if obj != nil {
+				n, fixed, err := checkObjects(ctx, m, obj, c.Bool("repair"))
+				if err != nil {
+					return err
+				}
+				problems += n - fixed
+			}
+			if problems > 0 {
+				return fmt.Errorf("%d problems remain", problems)
+			}
+			fmt.Println("clean")
+			return nil
+		},
+	}
+}
+
+// checkObjects verifies that every referenced slice object exists with its
+// recorded length; with repair it turns references to lost objects into
+// holes. It returns the problems found and how many it fixed.
+func checkObjects(ctx context.Context, m *meta.FS, obj routing.ObjectStore, repair bool) (int, int, error) {
+	sizes := map[uint64]int64{}
+	err := obj.List(ctx, s3tier.ObjectPrefix, func(o routing.Object) error {
+		if id, ok := s3tier.ParseObjectKey(o.Key); ok {
+			sizes[id] = o.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	refs, problems, fixed := 0, 0, 0
+	err = m.ChunkRefs(ctx, func(ino uint64, idx int64, r meta.SliceRef) error {
+		if r.ID == 0 {
+			return nil
+		}
+		refs++
+		size, ok := sizes[r.ID]
+		if ok && size == int64(r.Len) {
+			return nil
+		}
+		problems++
+		what := "missing"
+		if ok {
+			what = fmt.Sprintf("%d bytes, %d recorded", size, r.Len)
+		}
+		fmt.Printf("problem: inode %d chunk %d: object %s of slice %d: %s\n", ino, idx, s3tier.ObjectKey(r.ID), r.ID, what)
+		if repair {
+			if done, err := m.DropSlice(ctx, ino, idx, r.ID); err != nil {
+				return err
+			} else if done {
+				fixed++
+				fmt.Printf("repaired: inode %d chunk %d: the range of slice %d now reads as zeros\n", ino, idx, r.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	fmt.Printf("objects: %d in the bucket, %d references, %d problems, %d repaired\n", len(sizes), refs, problems, fixed)
+	return problems, fixed, nil
+}
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "gc",
+		Usage:     "delete objects nothing references",
+		UsageText: "hafs gc [--store URL] [--name NAME] [--grace DURATION] [--dry-run]",
+		Description: "Drains the deletion queue, then lists the bucket against the metadata and\n" +
+			"deletes every slice object that no file references, no upload in flight\n" +
+			"claims and is older than --grace (so an upload that is just committing is\n" +
+			"never touched). --dry-run prints what it would delete and deletes nothing.",
+		Flags: append(cliutil.StoreFlags(),
+			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "list, do not delete"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			m, s, err := cliutil.OpenFS(c)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ctx := c.Context
+			obj, err := cliutil.OpenObjectStore(ctx, m)
+			if err != nil {
+				return err
+			}
+			if obj == nil {
+				return errors.New("this filesystem keeps all data in the metadata store: nothing to collect")
+			}
+			return gc(ctx, m, obj, c.Duration("grace"), c.Bool("dry-run"))
+		},
+	}
+}
+
+func gc(ctx context.Context, m *meta.FS, obj routing.ObjectStore, grace time.Duration, dry bool) error {
+	if !dry {
+		tier, err := s3tier.New(m, obj, s3tier.Options{})
+		if err != nil {
+			return err
+		}
+		defer tier.Close()
+		for {
+			n, err := tier.DrainOnce(ctx)
+			if err != nil {
+				return fmt.Errorf("drain the deletion queue: %w", err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	known := map[uint64]bool{}
+	if err := m.ObjectRefs(ctx, func(id uint64, _ int64, _ string) error { known[id] = true; return nil }); err != nil {
+		return err
+	}
+	var listed, unref, deleted int
+	var freed int64
+	cutoff := time.Now().Add(-grace)
+	progress := func(final bool) {
+		if final || listed%1000 == 0 {
+			fmt.Fprintf(os.Stderr, "\rgc: %d objects listed, %d unreferenced, %d deleted (%d bytes)", listed, unref, deleted, freed)
+			if final {
+				fmt.Fprintln(os.Stderr)
+			}
+		}
+	}
+	err := obj.List(ctx, s3tier.ObjectPrefix, func(o routing.Object) error {
+		listed++
+		defer progress(false)
+		id, ok := s3tier.ParseObjectKey(o.Key)
+		if !ok || known[id] || o.Modified.After(cutoff) {
+			return nil
+		}
+		unref++
+		if dry {
+			fmt.Printf("would delete %s (%d bytes, %s old)\n", o.Key, o.Size, time.Since(o.Modified).Round(time.Second))
+			return nil
+		}
+		if err := obj.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+		deleted++
+		freed += o.Size
+		return nil
+	})
+	progress(true)
+	return err
+}

@@ -1,0 +1,381 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/s3tier"
+	"github.com/hafs/hafs/test/minio"
+)
+
+// s3FS makes a filesystem whose large bodies live in a fresh MinIO.
+func s3FS(t *testing.T) (*FS, *minio.Server, *routing.S3) {
+	t.Helper()
+	srv := minio.Start(t)
+	fs := NewFS(t, FSOptions{Bucket: srv.Endpoint + "/hafs-e2e", Env: srv.Env()})
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	site, err := routing.ParseBucketURL(srv.Endpoint + "/hafs-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := routing.OpenS3(context.Background(), site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, srv, obj
+}
+
+// sliceObjects lists the slice objects in the bucket.
+func sliceObjects(t *testing.T, obj *routing.S3) map[uint64]int64 {
+	t.Helper()
+	out := map[uint64]int64{}
+	err := obj.List(context.Background(), s3tier.ObjectPrefix, func(o routing.Object) error {
+		if id, ok := s3tier.ParseObjectKey(o.Key); ok {
+			out[id] = o.Size
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dropCaches empties the kernel's page cache, so reads reach the mount.
+func dropCaches(t *testing.T) {
+	t.Helper()
+	unix.Sync()
+	must(t, os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200))
+}
+
+// hafsAdmin runs the admin binary on fs and returns its output.
+func hafsAdmin(t *testing.T, fs *FS, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(Binary(t, "hafs"), append(args[:1:1], append(fs.storeArgs(), args[1:]...)...)...)
+	cmd.Env = append(os.Environ(), fs.Env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestS3RandomWorkload applies random writes, overwrites, appends,
+// truncates and holes through the mount to a file and to a reference kept
+// in memory, and compares them byte for byte: through the mount, after a
+// remount with the page cache dropped, and through a second mount.
+func TestS3RandomWorkload(t *testing.T) {
+	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	a := fs.Mount(t)
+	path := filepath.Join(a.Dir, "f")
+	fd := openFile(t, path, unix.O_RDWR|unix.O_CREAT, 0o644)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ref []byte
+	const maxSize = 24 << 20
+	for step := range 200 {
+		switch op := rng.IntN(10); {
+		case op < 7:
+			off := rng.Int64N(maxSize)
+			if rng.IntN(3) == 0 {
+				off = int64(len(ref))
+			}
+			n := 1 + rng.IntN(3<<20)
+			if rng.IntN(3) == 0 {
+				n = 1 + rng.IntN(5000)
+			}
+			data := make([]byte, n)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			pwrite(t, fd, data, off)
+			if end := int(off) + n; end > len(ref) {
+				ref = append(ref, make([]byte, end-len(ref))...)
+			}
+			copy(ref[off:], data)
+		case op < 9:
+			size := rng.Int64N(maxSize)
+			must(t, unix.Ftruncate(fd, size))
+			if int(size) < len(ref) {
+				ref = ref[:size]
+			} else {
+				ref = append(ref, make([]byte, int(size)-len(ref))...)
+			}
+		default:
+			if len(ref) > 0 {
+				off := rng.Int64N(int64(len(ref)))
+				n := 1 + rng.Int64N(4<<20)
+				must(t, unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n))
+				clear(ref[off:min(int64(len(ref)), off+n)])
+			}
+		}
+		if step%25 == 24 {
+			if got := pread(t, fd, len(ref)+10, 0); !bytes.Equal(got, ref) {
+				t.Fatalf("step %d: read through the open file differs at %d (%d vs %d bytes)", step, firstDiff(got, ref), len(got), len(ref))
+			}
+		}
+	}
+	must(t, unix.Fsync(fd))
+	must(t, unix.Close(fd))
+	if len(sliceObjects(t, obj)) == 0 {
+		t.Fatal("no object in the bucket: the body stayed inline")
+	}
+	b := fs.Mount(t)
+	wantContent(t, filepath.Join(b.Dir, "f"), ref)
+	dropCaches(t)
+	wantContent(t, path, ref)
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// hashFile streams a file through SHA-256.
+func hashFile(t *testing.T, path string) ([32]byte, int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	must(t, err)
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, n
+}
+
+// patternReader yields size deterministic pseudo-random bytes.
+type patternReader struct {
+	rng  *rand.ChaCha8
+	left int64
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(b)), p.left))
+	_, _ = p.rng.Read(b[:n])
+	p.left -= int64(n)
+	return n, nil
+}
+
+func pattern1(size int64) io.Reader {
+	return &patternReader{rng: rand.NewChaCha8([32]byte{1}), left: size}
+}
+
+// TestS3LargeFile writes a 1 GiB file sequentially, reads it back on
+// another mount with the page cache dropped, and deletes it: its objects
+// leave the bucket within 60 s.
+func TestS3LargeFile(t *testing.T) {
+	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	a, b := fs.Mount(t), fs.Mount(t)
+	const size = 1 << 30
+	path := filepath.Join(a.Dir, "big")
+	f, err := os.Create(path)
+	must(t, err)
+	h := sha256.New()
+	start := time.Now()
+	if _, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(pattern1(size), size)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Sync())
+	must(t, f.Close())
+	t.Logf("1 GiB written and fsync'd in %v", time.Since(start).Round(time.Millisecond))
+	var want [32]byte
+	copy(want[:], h.Sum(nil))
+	dropCaches(t)
+	start = time.Now()
+	if got, n := hashFile(t, filepath.Join(b.Dir, "big")); got != want || n != size {
+		t.Fatalf("read back on the other mount: %d bytes, hash differs: %v", n, got != want)
+	}
+	t.Logf("1 GiB read cold on the other mount in %v", time.Since(start).Round(time.Millisecond))
+	if n := len(sliceObjects(t, obj)); n < size/(4<<20) {
+		t.Fatalf("%d objects for 1 GiB", n)
+	}
+	must(t, os.Remove(path))
+	eventually(t, 60*time.Second, func() error {
+		if n := len(sliceObjects(t, obj)); n > 0 {
+			return fmt.Errorf("%d objects of the deleted file still in the bucket", n)
+		}
+		return nil
+	})
+}
+
+// TestS3CloseToOpen: data written and closed on one mount is what another
+// mount reads after opening, for bodies inline and in objects.
+func TestS3CloseToOpen(t *testing.T) {
+	requireRoot(t)
+	fs, _, _ := s3FS(t)
+	a, b := fs.Mount(t), fs.Mount(t)
+	for i, size := range []int{0, 100, 64 << 10, 1 << 20, 9<<20 + 7} {
+		data := bytes.Repeat([]byte{byte('a' + i)}, size)
+		writer, reader := a, b
+		if i%2 == 1 {
+			writer, reader = b, a
+		}
+		p := fmt.Sprintf("cto-%d", i)
+		must(t, os.WriteFile(filepath.Join(writer.Dir, p), data, 0o644))
+		wantContent(t, filepath.Join(reader.Dir, p), data)
+		// Overwrite the middle and read again from the other side.
+		if size > 10 {
+			f := openFile(t, filepath.Join(writer.Dir, p), unix.O_RDWR, 0)
+			pwrite(t, f, []byte("MIDDLE"), int64(size/2))
+			must(t, unix.Close(f))
+			copy(data[size/2:], "MIDDLE")
+			wantContent(t, filepath.Join(reader.Dir, p), data)
+		}
+	}
+}
+
+// TestS3CorruptObject: an object changed behind HAFS's back is detected on
+// read (EIO), never returned as data.
+func TestS3CorruptObject(t *testing.T) {
+	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	a := fs.Mount(t)
+	data := bytes.Repeat([]byte("precious "), 300_000)
+	must(t, os.WriteFile(filepath.Join(a.Dir, "f"), data, 0o644))
+	objs := sliceObjects(t, obj)
+	if len(objs) == 0 {
+		t.Fatal("no objects written")
+	}
+	for id, size := range objs {
+		bad := bytes.Repeat([]byte{'#'}, int(size))
+		must(t, obj.Put(context.Background(), s3tier.ObjectKey(id), bad))
+	}
+	b := fs.Mount(t) // a fresh client: nothing cached
+	dropCaches(t)
+	_, err := os.ReadFile(filepath.Join(b.Dir, "f"))
+	if !errors.Is(err, unix.EIO) {
+		t.Fatalf("read of corrupted objects: %v, want EIO", err)
+	}
+	if !strings.Contains(b.Output(), "checksum mismatch") {
+		t.Errorf("the mount did not log the checksum mismatch:\n%s", b.Output())
+	}
+}
+
+// TestS3ServerDown stops MinIO under a mount: reads of data not cached and
+// writes fail with EIO within the bounded retry time, nothing acknowledged
+// is lost, and all works again once the server is back.
+func TestS3ServerDown(t *testing.T) {
+	requireRoot(t)
+	fs, srv, _ := s3FS(t)
+	a := fs.Mount(t)
+	kept := bytes.Repeat([]byte("acknowledged "), 500_000)
+	must(t, os.WriteFile(filepath.Join(a.Dir, "kept"), kept, 0o644))
+	dropCaches(t)
+
+	srv.Stop()
+	start := time.Now()
+	if _, err := os.ReadFile(filepath.Join(a.Dir, "kept")); !errors.Is(err, unix.EIO) {
+		t.Errorf("read with the server down: %v, want EIO", err)
+	}
+	t.Logf("read failed after %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	f, err := os.Create(filepath.Join(a.Dir, "new"))
+	must(t, err)
+	_, werr := f.Write(bytes.Repeat([]byte("x"), 8<<20))
+	serr := f.Sync()
+	cerr := f.Close()
+	if werr == nil && serr == nil && cerr == nil {
+		t.Errorf("an 8 MiB write and fsync succeeded with the server down")
+	}
+	t.Logf("write failed after %v (write %v, fsync %v, close %v)", time.Since(start).Round(time.Millisecond), werr, serr, cerr)
+
+	srv.Start()
+	wantContent(t, filepath.Join(a.Dir, "kept"), kept)
+	again := bytes.Repeat([]byte("again "), 1_000_000)
+	must(t, os.WriteFile(filepath.Join(a.Dir, "new"), again, 0o644))
+	dropCaches(t)
+	wantContent(t, filepath.Join(a.Dir, "new"), again)
+}
+
+// TestS3KillDuringWrite kills the mount with -9 in the middle of large
+// writes, three times: every fsync'd byte survives, fsck is clean, and
+// after gc no unreferenced object is left.
+func TestS3KillDuringWrite(t *testing.T) {
+	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	synced := 0
+	for round := range 3 {
+		m := fs.Mount(t, fastSessions...)
+		path := filepath.Join(m.Dir, "log")
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+		must(t, err)
+		for range 8 {
+			_, err := f.Write(chunk)
+			must(t, err)
+		}
+		must(t, f.Sync())
+		synced += 8
+		// More writes in flight, not synced, then the crash.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 32 {
+				if _, err := f.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(50*(round+1)) * time.Millisecond) // let the writer get partway: the kill's timing is the point
+		m.Kill(t)
+		<-done
+		f.Close()
+	}
+	m := fs.Mount(t, fastSessions...)
+	st, err := os.Stat(filepath.Join(m.Dir, "log"))
+	must(t, err)
+	if st.Size() < int64(synced)*int64(len(chunk)) {
+		t.Fatalf("log is %d bytes; %d MiB were fsync'd", st.Size(), synced)
+	}
+	got, err := os.ReadFile(filepath.Join(m.Dir, "log"))
+	must(t, err)
+	for i := 0; i < len(got); i += len(chunk) {
+		if !bytes.Equal(got[i:min(len(got), i+len(chunk))], chunk[:min(len(chunk), len(got)-i)]) {
+			t.Fatalf("log corrupted at MiB %d", i/len(chunk))
+		}
+	}
+	// The dead sessions expire (2 s), their unfinished uploads are queued
+	// for deletion, and gc removes whatever nothing references.
+	eventually(t, 20*time.Second, func() error {
+		cs := listClients(t, fs)
+		if len(cs) != 1 {
+			return fmt.Errorf("%d clients listed, want only the live mount", len(cs))
+		}
+		return nil
+	})
+	if out, err := hafsAdmin(t, fs, "gc", "--grace", "0s"); err != nil {
+		t.Fatalf("hafs gc: %v\n%s", err, out)
+	}
+	out, err := hafsAdmin(t, fs, "fsck")
+	if err != nil || !strings.Contains(out, "clean") {
+		t.Fatalf("hafs fsck after kills: %v\n%s", err, out)
+	}
+	objs := sliceObjects(t, obj)
+	if !strings.Contains(out, fmt.Sprintf("objects: %d in the bucket, %d references", len(objs), len(objs))) {
+		t.Fatalf("after gc every object must be referenced once; bucket holds %d:\n%s", len(objs), out)
+	}
+}
