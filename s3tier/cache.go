@@ -44,6 +44,14 @@ func (c *pageCache) get(k pageKey) ([]byte, bool) {
 	return nil, false
 }
 
+// has reports whether k is cached, without counting a hit or a miss.
+func (c *pageCache) has(k pageKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.index[k]
+	return ok
+}
+
 func (c *pageCache) put(k pageKey, data []byte) {
 	if int64(len(data)) > c.budget {
 		return

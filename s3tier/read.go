@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"sync"
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore/meta"
@@ -58,6 +59,7 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 func (t *Tier) paint(ctx context.Context, p *meta.ReadPlan, out []byte) error {
 	cs := t.layout.ChunkSize
 	off, end := p.Off, p.Off+int64(len(out))
+	var jobs []fetchJob
 	for idx := off / cs; idx*cs < end; idx++ {
 		refs := p.Chunks[idx]
 		if len(refs) == 0 {
@@ -86,14 +88,52 @@ func (t *Tier) paint(ctx context.Context, p *meta.ReadPlan, out []byte) error {
 					clear(dst)
 					continue
 				}
-				if err := t.readSlice(ctx, r, a-rs, dst); err != nil {
-					return err
-				}
+				jobs = append(jobs, fetchJob{r, a - rs, dst})
 			}
 			uncovered = rest
 		}
 	}
-	return nil
+	return t.runFetches(ctx, jobs)
+}
+
+// fetchJob copies part of one slice into its own region of a read buffer.
+type fetchJob struct {
+	r    meta.SliceRef
+	from int64
+	dst  []byte
+}
+
+// fetchParallel bounds the object reads one read runs at once.
+const fetchParallel = 8
+
+// runFetches runs jobs, several at once when there are several: their
+// destinations never overlap.
+func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
+	if len(jobs) == 1 {
+		return t.readSlice(ctx, jobs[0].r, jobs[0].from, jobs[0].dst)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		ferr error
+		sem  = make(chan struct{}, fetchParallel)
+	)
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := t.readSlice(ctx, j.r, j.from, j.dst); err != nil {
+				mu.Lock()
+				if ferr == nil {
+					ferr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ferr
 }
 
 // readSlice copies len(dst) bytes of slice r from offset from into dst,
@@ -110,14 +150,23 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 			pg++
 			continue
 		}
-		run := pg
-		for run+1 <= last {
-			if _, ok := t.cache.get(pageKey{r.ID, run + 1}); ok {
-				break
+		// Another read (read-ahead, most often) may be fetching this page:
+		// wait for it rather than fetch it twice.
+		if wait := t.loadingOf(pageKey{r.ID, pg}); wait != nil {
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			run++
+			if data, ok := t.cache.get(pageKey{r.ID, pg}); ok {
+				pages[pg-first] = data
+				pg++
+				continue
+			}
 		}
+		run, done := t.claimRun(r.ID, pg, last)
 		got, err := t.fetchPages(ctx, r, pg, run)
+		done()
 		if err != nil {
 			return err
 		}
@@ -132,6 +181,41 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 		}
 	}
 	return nil
+}
+
+// loadingOf returns the channel closed when the page being fetched by
+// another read is in the cache (or its fetch failed), or nil.
+func (t *Tier) loadingOf(k pageKey) chan struct{} {
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	return t.loading[k]
+}
+
+// claimRun marks pages [pg, run] of slice id as being fetched by the
+// caller, extending the run while pages are neither cached nor claimed (up
+// to last), and returns its end and the function that releases the claim.
+func (t *Tier) claimRun(id uint64, pg, last int64) (int64, func()) {
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	ch := make(chan struct{})
+	run := pg
+	t.loading[pageKey{id, pg}] = ch
+	for run+1 <= last {
+		k := pageKey{id, run + 1}
+		if _, busy := t.loading[k]; busy || t.cache.has(k) {
+			break
+		}
+		run++
+		t.loading[k] = ch
+	}
+	return run, func() {
+		t.loadMu.Lock()
+		for p := pg; p <= run; p++ {
+			delete(t.loading, pageKey{id, p})
+		}
+		t.loadMu.Unlock()
+		close(ch)
+	}
 }
 
 // fetchPages reads pages [first, last] of slice r from the object store,

@@ -46,6 +46,8 @@ type Tier struct {
 	writers  map[uint64]*writer
 	readers  map[uint64]*readState
 	sliced   sync.Map // inodes known to be sliced: skip the inline attempt
+	loadMu   sync.Mutex
+	loading  map[pageKey]chan struct{} // pages being fetched, see readSlice
 	stop     chan struct{}
 	stopOnce sync.Once
 
@@ -78,7 +80,7 @@ func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
 	t := &Tier{m: m, obj: obj, layout: layout, opts: opts, log: opts.Logger,
 		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
-		readers: map[uint64]*readState{}, stop: make(chan struct{})}
+		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{}, stop: make(chan struct{})}
 	if layout != nil {
 		// A block may wait whole in a buffer while another uploads, so the
 		// budget must hold at least two per upload slot.
