@@ -164,6 +164,11 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 				continue
 			}
 		}
+		if data, ok := t.fromDisk(r, pg); ok {
+			pages[pg-first] = data
+			pg++
+			continue
+		}
 		run, done := t.claimRun(r.ID, pg, last)
 		got, err := t.fetchPages(ctx, r, pg, run)
 		done()
@@ -181,6 +186,29 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 		}
 	}
 	return nil
+}
+
+// fromDisk returns page pg of slice r from the disk cache, verified; a
+// page that fails its checksum is dropped from the disk and counted.
+func (t *Tier) fromDisk(r meta.SliceRef, pg int64) ([]byte, bool) {
+	if t.disk == nil {
+		return nil, false
+	}
+	k := pageKey{r.ID, pg}
+	data, ok := t.disk.get(k)
+	if !ok {
+		return nil, false
+	}
+	want := min(t.layout.PageSize, int64(r.Len)-pg*t.layout.PageSize)
+	if int64(len(data)) != want || int(pg) >= len(r.CRCs) || crc32.Checksum(data, t.crc) != r.CRCs[pg] {
+		t.crcErrors.Add(1)
+		t.log.Error("checksum mismatch in the disk cache: dropped the page, reading it from the object store",
+			"slice", r.ID, "page", pg)
+		t.disk.drop(k)
+		return nil, false
+	}
+	t.cache.put(k, data)
+	return data, true
 }
 
 // loadingOf returns the channel closed when the page being fetched by
@@ -243,6 +271,9 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 			return nil, fmt.Errorf("slice %d page %d: checksum mismatch: %w", r.ID, pg, syscall.EIO)
 		}
 		t.cache.put(pageKey{r.ID, pg}, page)
+		if t.disk != nil {
+			t.disk.put(pageKey{r.ID, pg}, page)
+		}
 		out = append(out, page)
 	}
 	return out, nil

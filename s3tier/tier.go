@@ -16,8 +16,12 @@ import (
 
 // Options tune a Tier.
 type Options struct {
-	// CacheBytes is the page cache's budget (default 256 MiB).
+	// CacheBytes is the memory page cache's budget (default 256 MiB).
 	CacheBytes int64
+	// CacheDir, when set, adds a local disk cache of pages there, of at
+	// most DiskCacheBytes (default 10 GiB). It survives remounts.
+	CacheDir       string
+	DiskCacheBytes int64
 	// BufferBytes bounds the write data held in memory, buffered or being
 	// uploaded, across all files (default 256 MiB). A writer that would
 	// pass it waits: back-pressure, never unbounded growth.
@@ -38,6 +42,7 @@ type Tier struct {
 	opts   Options
 	log    *slog.Logger
 	cache  *pageCache
+	disk   *diskCache // nil without a cache directory
 	crc    *crc32.Table
 
 	uploads  chan struct{} // semaphore of concurrent uploads
@@ -81,6 +86,16 @@ func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
 		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
 		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{}, stop: make(chan struct{})}
+	if layout != nil && opts.CacheDir != "" {
+		if opts.DiskCacheBytes <= 0 {
+			opts.DiskCacheBytes = 10 << 30
+		}
+		d, err := openDiskCache(opts.CacheDir, opts.DiskCacheBytes)
+		if err != nil {
+			return nil, err
+		}
+		t.disk = d
+	}
 	if layout != nil {
 		// A block may wait whole in a buffer while another uploads, so the
 		// budget must hold at least two per upload slot.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -343,5 +345,66 @@ func TestBackPressure(t *testing.T) {
 	t.Logf("3 MiB through a 2-upload, minimum-budget tier in %v", time.Since(start).Round(time.Millisecond))
 	if got := readAll(t, tier, ino, len(data)); !bytes.Equal(got, data) {
 		t.Fatalf("read back differs at %d", firstDiff(got, data))
+	}
+}
+
+// TestDiskCache: pages read once are served from the disk cache by a new
+// tier (a remount) even with the object store down; a cached page that
+// rotted on disk is detected, dropped and read again from the store.
+func TestDiskCache(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	data := make([]byte, 700<<10)
+	for i := range data {
+		data[i] = byte(i*31 + i>>9)
+	}
+	if err := e.tier.Write(ctx, ino, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tier.Flush(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	open := func() *Tier {
+		tier, err := New(e.m, e.obj, Options{CacheDir: dir, DiskCacheBytes: 64 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tier.Close)
+		return tier
+	}
+	if got := readAll(t, open(), ino, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("first read differs")
+	}
+	// Rot one cached page.
+	var victim string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && victim == "" {
+			victim = p
+		}
+		return nil
+	})
+	if victim == "" {
+		t.Fatal("nothing in the disk cache after a read")
+	}
+	b, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if err := os.WriteFile(victim, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := open()
+	if got := readAll(t, second, ino, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read through a disk cache with a rotten page differs")
+	}
+	if second.CRCErrors() != 1 {
+		t.Fatalf("rotten cached page: %d checksum errors counted, want 1", second.CRCErrors())
+	}
+	e.srv.Stop()
+	if got := readAll(t, open(), ino, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read from the disk cache with the object store down differs")
 	}
 }

@@ -43,7 +43,9 @@ func main() {
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
 			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
-			&cli.IntFlag{Name: "cache-size", Value: 256, Usage: "memory page cache of object data, in `MiB`"},
+			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
+			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
 			&cli.IntFlag{Name: "buffer-size", Value: 256, Usage: "write-back buffer limit across all files, in `MiB`"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
 			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
@@ -225,7 +227,8 @@ func run(c *cli.Context) error {
 	defer stopSession()
 	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
 	data, err := cliutil.DataPath(c.Context, m, s3tier.Options{
-		CacheBytes: int64(c.Int("cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20}, log)
+		CacheBytes: int64(c.Int("mem-cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20,
+		CacheDir: c.String("cache-dir"), DiskCacheBytes: int64(c.Int("cache-size")) << 20}, log)
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return err

@@ -1,0 +1,151 @@
+package s3tier
+
+import (
+	"container/list"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// diskCache keeps verified pages as files under a directory, up to a byte
+// budget, least recently used out first. Pages are immutable, so a file is
+// never rewritten; every read from it is checked against the page's CRC by
+// the caller all the same (a disk can rot), and a bad file is dropped.
+type diskCache struct {
+	dir    string
+	budget int64
+
+	mu    sync.Mutex
+	used  int64
+	lru   *list.List // of *diskEntry, front = most recent
+	index map[pageKey]*list.Element
+}
+
+type diskEntry struct {
+	key  pageKey
+	size int64
+}
+
+// openDiskCache uses dir (created if missing) and indexes the pages an
+// earlier run left there, so the cache survives a remount.
+func openDiskCache(dir string, budget int64) (*diskCache, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	c := &diskCache{dir: dir, budget: budget, lru: list.New(), index: map[pageKey]*list.Element{}}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		k, ok := c.parse(path)
+		info, ierr := d.Info()
+		if !ok || ierr != nil {
+			_ = os.Remove(path) // a temporary file of a crashed write, or junk
+			return nil
+		}
+		c.index[k] = c.lru.PushBack(&diskEntry{key: k, size: info.Size()})
+		c.used += info.Size()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	c.mu.Lock()
+	c.evictLocked()
+	c.mu.Unlock()
+	return c, nil
+}
+
+func (c *diskCache) path(k pageKey) string {
+	return filepath.Join(c.dir, fmt.Sprintf("%02x", k.slice&0xff), fmt.Sprintf("%016x.%d", k.slice, k.page))
+}
+
+func (c *diskCache) parse(path string) (pageKey, bool) {
+	name := filepath.Base(path)
+	hex, page, ok := strings.Cut(name, ".")
+	if !ok || len(hex) != 16 {
+		return pageKey{}, false
+	}
+	id, err1 := strconv.ParseUint(hex, 16, 64)
+	pg, err2 := strconv.ParseInt(page, 10, 64)
+	return pageKey{id, pg}, err1 == nil && err2 == nil
+}
+
+// get returns the page's bytes, unverified, if the cache holds them.
+func (c *diskCache) get(k pageKey) ([]byte, bool) {
+	c.mu.Lock()
+	e, ok := c.index[k]
+	if ok {
+		c.lru.MoveToFront(e)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	data, err := os.ReadFile(c.path(k))
+	if err != nil {
+		c.drop(k)
+		return nil, false
+	}
+	return data, true
+}
+
+// put stores a verified page. Failures only cost the cache a page.
+func (c *diskCache) put(k pageKey, data []byte) {
+	c.mu.Lock()
+	_, ok := c.index[k]
+	c.mu.Unlock()
+	if ok || int64(len(data)) > c.budget {
+		return
+	}
+	p := c.path(k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return
+	}
+	// Write then rename: a crash leaves a temporary file (removed at the
+	// next start), never a torn page under a page's name.
+	tmp := p + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.index[k]; ok {
+		return
+	}
+	c.index[k] = c.lru.PushFront(&diskEntry{key: k, size: int64(len(data))})
+	c.used += int64(len(data))
+	c.evictLocked()
+}
+
+// drop forgets a page whose file is missing or failed its checksum.
+func (c *diskCache) drop(k pageKey) {
+	c.mu.Lock()
+	if e, ok := c.index[k]; ok {
+		c.lru.Remove(e)
+		delete(c.index, k)
+		c.used -= e.Value.(*diskEntry).size
+	}
+	c.mu.Unlock()
+	_ = os.Remove(c.path(k))
+}
+
+func (c *diskCache) evictLocked() {
+	for c.used > c.budget {
+		e := c.lru.Back()
+		de := e.Value.(*diskEntry)
+		c.lru.Remove(e)
+		delete(c.index, de.key)
+		c.used -= de.size
+		_ = os.Remove(c.path(de.key))
+	}
+}
