@@ -288,7 +288,10 @@ func (fs *FS) Mount(t testing.TB, extraArgs ...string) *Mount {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mounted {
+		// Serving: hafs-fuse logs "mounted" once go-fuse's own probe of the
+		// new mount is done. A SIGKILL before then could leave it stuck in
+		// that probe's close on its own dead mount.
+		if mounted && strings.Contains(m.output.String(), "msg=mounted") {
 			return m
 		}
 		select {

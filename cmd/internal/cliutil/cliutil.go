@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,13 +49,69 @@ func OpenFS(c *cli.Context) (*meta.FS, fdbstore.Store, error) {
 }
 
 // Run runs app and exits: 0 on success, 1 with a one-line error otherwise.
+// An app without subcommands takes its flags after its arguments too (see
+// FlagsFirst).
 func Run(app *cli.App) {
 	app.Version = Version
 	app.EnableBashCompletion = false
 	app.UseShortOptionHandling = true
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.RunContext(context.Background(), os.Args); err != nil {
+	// A mistyped flag or value gets the same one-line error, not the whole
+	// help on stdout.
+	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return fmt.Errorf("%w (see --help)", err)
+	}
+	args := os.Args
+	if len(app.Commands) == 0 {
+		args = FlagsFirst(args, app.Flags)
+	}
+	if err := app.RunContext(context.Background(), args); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
 		os.Exit(1)
 	}
+}
+
+// FlagsFirst returns args (args[0] is the program) with every flag moved
+// ahead of the positional arguments, each keeping its value and the order
+// among its kind. urfave/cli stops parsing flags at the first positional
+// argument, but mount(8) and fstab put options last:
+// `hafs-fuse MOUNTPOINT -o ro`.
+//
+// A flag among flags that takes a value (not a bool) owns the argument after
+// it unless written --flag=value; a flag not among flags (--help, --version,
+// or a mistake for cli to report) is taken to have none. "--" ends the flags:
+// the arguments after it stay positional, behind the "--". Only for apps
+// without subcommands: a subcommand's name is an argument, and its flags
+// are not among flags.
+func FlagsFirst(args []string, flags []cli.Flag) []string {
+	if len(args) == 0 {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range flags {
+		v, ok := f.(cli.DocGenerationFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = ok && v.TakesValue()
+		}
+	}
+	out := append(make([]string, 0, len(args)), args[0])
+	var positional []string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			return append(append(append(out, a), positional...), rest[i+1:]...)
+		case len(a) < 2 || a[0] != '-':
+			positional = append(positional, a)
+		default:
+			out = append(out, a)
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !hasValue && takesValue[name] && i+1 < len(rest) {
+				i++
+				out = append(out, rest[i])
+			}
+		}
+	}
+	return append(out, positional...)
 }

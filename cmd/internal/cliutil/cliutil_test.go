@@ -1,0 +1,72 @@
+package cliutil
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+func TestFlagsFirst(t *testing.T) {
+	flags := append(StoreFlags(),
+		&cli.BoolFlag{Name: "read-only"},
+		&cli.DurationFlag{Name: "attr-timeout"},
+		&cli.StringSliceFlag{Name: "o"},
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}},
+	)
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"MNT", "MNT"},
+		{"--store URL MNT", "--store URL MNT"},
+		{"MNT -o ro,attr_timeout=2", "-o ro,attr_timeout=2 MNT"},
+		{"--store URL MNT --read-only", "--store URL --read-only MNT"},
+		{"MNT --store=URL --name N", "--store=URL --name N MNT"},
+		{"MNT -store URL", "-store URL MNT"},                   // one dash works for long names too
+		{"MNT --attr-timeout 2s A", "--attr-timeout 2s MNT A"}, // value kept, order of positionals kept
+		{"MNT -o ro -o debug", "-o ro -o debug MNT"},
+		{"MNT -f", "-f MNT"},                               // alias of a bool: no value
+		{"MNT --read-only X", "--read-only MNT X"},         // a bool takes no value
+		{"MNT --read-only=false", "--read-only=false MNT"}, // nor moves one that is attached
+		{"MNT --unknown X", "--unknown MNT X"},             // unknown: no value, cli rejects it
+		{"MNT --help", "--help MNT"},
+		{"--version", "--version"},
+		{"MNT --store", "--store MNT"},       // value missing: cli reports it
+		{"--store -x MNT", "--store -x MNT"}, // a value may start with a dash
+		{"A - B -o ro", "-o ro A - B"},       // "-" alone is positional
+		{"MNT -- -o ro", "-- MNT -o ro"},     // after "--" nothing is a flag
+		{"A --read-only -- B --force", "--read-only -- A B --force"},
+		{"--", "--"},
+	} {
+		in := append([]string{"prog"}, strings.Fields(c.in)...)
+		want := append([]string{"prog"}, strings.Fields(c.want)...)
+		if got := FlagsFirst(in, flags); !slices.Equal(got, want) {
+			t.Errorf("FlagsFirst(%q) = %q, want %q", c.in, got[1:], want[1:])
+		}
+	}
+	if got := FlagsFirst(nil, flags); len(got) != 0 {
+		t.Errorf("FlagsFirst(nil) = %q, want nothing", got)
+	}
+}
+
+// TestFlagsFirstParses checks the reordered arguments with cli itself.
+func TestFlagsFirstParses(t *testing.T) {
+	var store string
+	var ro bool
+	var opts, args []string
+	app := &cli.App{
+		Flags: append(StoreFlags(), &cli.BoolFlag{Name: "read-only"}, &cli.StringSliceFlag{Name: "o"}),
+		Action: func(c *cli.Context) error {
+			store, ro, opts, args = c.String("store"), c.Bool("read-only"), c.StringSlice("o"), c.Args().Slice()
+			return nil
+		},
+	}
+	in := []string{"prog", "MNT", "--store", "sqlite:///x.db", "-o", "ro,attr_timeout=2", "--read-only", "--", "-weird"}
+	if err := app.Run(FlagsFirst(in, app.Flags)); err != nil {
+		t.Fatal(err)
+	}
+	if store != "sqlite:///x.db" || !ro || !slices.Equal(opts, []string{"ro", "attr_timeout=2"}) ||
+		!slices.Equal(args, []string{"MNT", "-weird"}) {
+		t.Errorf("parsed store %q read-only %v -o %q args %q", store, ro, opts, args)
+	}
+}
