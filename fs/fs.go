@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -43,6 +44,11 @@ type Root struct {
 	// open holds, per inode with open handles here (or an open or close
 	// under way), how many; see openInode.
 	open map[uint64]*openState
+	// pending are inodes closed here whose store registration is still to
+	// be dropped (RunCloser); closeKick wakes it early.
+	pendMu    sync.Mutex
+	pending   map[uint64]struct{}
+	closeKick chan struct{}
 	// posixLocked are inodes on which a process of this client took a
 	// POSIX lock, so that close knows when releasing is worth a transaction.
 	posixLocked map[uint64]bool
@@ -62,7 +68,7 @@ func NewRoot(m *meta.FS, opts Options) *Root {
 		opts.Data = d
 	}
 	r := &Root{m: m, locks: opts.Locks, data: opts.Data, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
-		posixLocked: map[uint64]bool{}}
+		posixLocked: map[uint64]bool{}, pending: map[uint64]struct{}{}, closeKick: make(chan struct{}, 1)}
 	r.node.root = r
 	r.node.ino = meta.RootIno
 	return r
@@ -83,12 +89,13 @@ func (r *Root) MountOptions() *gofs.Options {
 }
 
 // openState is one inode's open handles in this client. Its mutex orders
-// the store transactions of the first open and the last close, so the
-// client's open record in the store always matches handles > 0.
+// the store transactions that register the client as an opener and drop
+// that registration, so the store's record always covers handles > 0.
 type openState struct {
-	mu      sync.Mutex
-	handles int // guarded by mu
-	users   int // guarded by Root.mu: goroutines holding or waiting for mu
+	mu         sync.Mutex
+	handles    int  // guarded by mu
+	registered bool // guarded by mu: the store records this client as an opener
+	users      int  // guarded by Root.mu: goroutines holding or waiting for mu
 }
 
 // acquire returns ino's state with its mutex held.
@@ -105,26 +112,41 @@ func (r *Root) acquire(ino uint64) *openState {
 	return st
 }
 
-// release unlocks st and forgets it once nobody uses it and no handle is
-// open. With users at zero nobody else touched handles since our unlock.
+// release unlocks st and forgets it once nobody uses it, no handle is open
+// and the store holds no registration. With users at zero nobody else
+// touched it since our unlock.
 func (r *Root) release(ino uint64, st *openState) {
 	st.mu.Unlock()
 	r.mu.Lock()
 	st.users--
-	if st.users == 0 && st.handles == 0 {
+	if st.users == 0 && st.handles == 0 && !st.registered {
 		delete(r.open, ino)
 	}
 	r.mu.Unlock()
 }
 
 // openInode counts a new handle on ino. The first one in this client
-// registers the open in the store (see meta.FS.Open), unless created is set:
-// Create registered it in its own transaction.
+// registers the open in the store (see meta.FS.Open), unless created is set
+// (Create registered it in its own transaction) or the registration of an
+// earlier open is still there (see RunCloser); then a read checks the inode
+// still has a name, as meta.FS.Open would.
 func (r *Root) openInode(ctx context.Context, ino uint64, created bool) syscall.Errno {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
-	if st.handles == 0 && !created {
+	switch {
+	case created:
+		st.registered = true
+	case st.handles == 0 && !st.registered:
 		if _, err := r.m.Open(ctx, ino); err != nil {
+			return r.errno("open", err)
+		}
+		st.registered = true
+	case st.handles == 0:
+		a, err := r.m.GetAttr(ctx, ino)
+		if errors.Is(err, syscall.ENOENT) || err == nil && a.Nlink == 0 {
+			return syscall.ESTALE
+		}
+		if err != nil {
 			return r.errno("open", err)
 		}
 	}
@@ -133,8 +155,9 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool) syscall.
 }
 
 // closeInode drops one handle on ino and reports whether it was the last
-// one here. The last close unregisters the open in the store, which removes
-// the inode if every link to it is gone and no other client has it open.
+// one here. The registration stays until RunCloser drops it, in a batch:
+// a file closed and opened again soon costs no transaction, and a thousand
+// closes cost one.
 func (r *Root) closeInode(ctx context.Context, ino uint64) (bool, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
@@ -142,7 +165,82 @@ func (r *Root) closeInode(ctx context.Context, ino uint64) (bool, syscall.Errno)
 	if st.handles > 0 {
 		return false, 0
 	}
-	return true, r.errno("release", r.m.Close(ctx, ino))
+	r.pendMu.Lock()
+	r.pending[ino] = struct{}{}
+	kick := len(r.pending) >= closeBatch
+	r.pendMu.Unlock()
+	if kick {
+		select {
+		case r.closeKick <- struct{}{}:
+		default:
+		}
+	}
+	return true, 0
+}
+
+// Batching of registrations dropped after the last close.
+const (
+	closeBatch = 256
+	closeDelay = 200 * time.Millisecond
+)
+
+// RunCloser drops, every closeDelay (or at once when closeBatch have
+// gathered), the store registrations of inodes this client no longer has
+// open, in one transaction per batch; an inode that lost its last link
+// meanwhile is removed then. It returns when ctx is done, after a last
+// round.
+func (r *Root) RunCloser(ctx context.Context) {
+	t := time.NewTicker(closeDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.FlushCloses(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+		case <-r.closeKick:
+		}
+		r.FlushCloses(ctx)
+	}
+}
+
+// FlushCloses drops the registrations of every inode closed since the last
+// round. The inodes' mutexes are held across the transaction, so an open
+// racing with it waits and then registers afresh.
+func (r *Root) FlushCloses(ctx context.Context) {
+	r.pendMu.Lock()
+	batch := r.pending
+	r.pending = map[uint64]struct{}{}
+	r.pendMu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	var inos []uint64
+	var held []*openState
+	for ino := range batch {
+		st := r.acquire(ino)
+		if st.handles == 0 && st.registered {
+			inos = append(inos, ino)
+			held = append(held, st)
+			continue
+		}
+		r.release(ino, st)
+	}
+	err := r.m.CloseMany(ctx, inos)
+	for i, st := range held {
+		if err == nil {
+			st.registered = false
+		}
+		r.release(inos[i], st)
+	}
+	if err != nil {
+		r.log.Warn("could not drop open registrations; retrying", "inodes", len(inos), "err", err)
+		r.pendMu.Lock()
+		for _, ino := range inos {
+			r.pending[ino] = struct{}{}
+		}
+		r.pendMu.Unlock()
+	}
 }
 
 func (r *Root) writable() syscall.Errno {

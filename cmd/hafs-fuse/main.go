@@ -239,6 +239,7 @@ func run(c *cli.Context) error {
 		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
 		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
 	})
+	go root.RunCloser(sessCtx)
 	opts := root.MountOptions()
 	opts.MountOptions = fuse.MountOptions{
 		FsName:       "hafs:" + set.name,
@@ -278,6 +279,7 @@ func run(c *cli.Context) error {
 		unmount(server, mnt, log)
 	}()
 	server.Wait()
+	root.FlushCloses(context.Background())
 	stopSession()
 	if err := m.EndSession(context.Background()); err != nil {
 		log.Warn("end session", "err", err)

@@ -303,11 +303,23 @@ func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
 // record and, if the inode has lost its last link and no other client has
 // it open, removes it.
 func (f *FS) Close(ctx context.Context, ino uint64) error {
+	return f.CloseMany(ctx, []uint64{ino})
+}
+
+// CloseMany is Close of several inodes in one transaction.
+func (f *FS) CloseMany(ctx context.Context, inos []uint64) error {
+	if len(inos) == 0 {
+		return nil
+	}
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		tx.Clear(f.k.open(ino, f.sess.id))
-		tx.Clear(f.k.sessOpen(f.sess.id, ino))
-		_, err := f.reapIfOrphan(tx, ino)
-		return err
+		for _, ino := range inos {
+			tx.Clear(f.k.open(ino, f.sess.id))
+			tx.Clear(f.k.sessOpen(f.sess.id, ino))
+			if _, err := f.reapIfOrphan(tx, ino); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
