@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,10 +28,11 @@ import (
 )
 
 const (
-	smallFiles = 2000    // files in the small-file workload
-	smallSize  = 4 << 10 // bytes in each of them
-	treeFanout = 10      // the directory tree has 3 levels of this many
-	mib        = 1 << 20
+	smallFiles  = 2000    // files in the small-file workload
+	smallSize   = 4 << 10 // bytes in each of them
+	treeFanout  = 10      // the directory tree has 3 levels of this many
+	randomReads = 2000    // 4 KiB reads at random offsets of the sequential file
+	mib         = 1 << 20
 )
 
 // target is one filesystem under test.
@@ -422,6 +424,34 @@ func (b *bench) sequential(dir string) error {
 		}
 	}
 	b.record("seq read", "MiB/s", float64(blocks), took)
+	return b.randomReads(path, int64(blocks)*mib)
+}
+
+// randomReads reads randomReads 4 KiB blocks at random aligned offsets of
+// path (size bytes) with a cold page cache, and checks each.
+func (b *bench) randomReads(path string, size int64) error {
+	b.dropCaches("the random reads")
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	got := make([]byte, 4096)
+	want := pattern(make([]byte, mib), 0)
+	start := time.Now()
+	for range randomReads {
+		off := rng.Int64N(size/4096) * 4096
+		if _, err := f.ReadAt(got, off); err != nil {
+			return fmt.Errorf("read %s at %d: %w", path, off, err)
+		}
+		binary.LittleEndian.PutUint64(want, uint64(off/mib)+0x5eed)
+		in := off % mib
+		if !bytes.Equal(got, want[in:in+4096]) {
+			return fmt.Errorf("read %s at %d: data differs", path, off)
+		}
+	}
+	b.record("rand 4k", "reads/s", randomReads, time.Since(start))
 	return nil
 }
 
