@@ -7,6 +7,34 @@ import (
 	"github.com/hafs/hafs/fdbstore/meta"
 )
 
+// compactAt is the encoded size of a chunk's slice list past which it is
+// compacted in the background: late enough that random small writes cost
+// little rewriting (a 64 MiB chunk is rewritten after some thousands of
+// them), early enough that a writer rarely finds the list full.
+const compactAt = meta.MaxChunkValue * 3 / 4
+
+// compactLater compacts chunk idx of ino in the background, once at a time.
+func (t *Tier) compactLater(ino uint64, idx int64) {
+	key := [2]int64{int64(ino), idx}
+	t.mu.Lock()
+	if t.compacts[key] {
+		t.mu.Unlock()
+		return
+	}
+	t.compacts[key] = true
+	t.mu.Unlock()
+	go func() {
+		defer func() {
+			t.mu.Lock()
+			delete(t.compacts, key)
+			t.mu.Unlock()
+		}()
+		if err := t.compact(context.Background(), ino, idx); err != nil {
+			t.log.Warn("background compaction failed; a later write retries it", "ino", ino, "chunk", idx, "err", err)
+		}
+	}()
+}
+
 // compact rewrites chunk idx of ino as few, whole slices: it reads what the
 // chunk shows, uploads it as new slices (intent first, as every upload) and
 // swaps the chunk's list for them if nobody changed it meanwhile. The old

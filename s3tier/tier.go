@@ -53,6 +53,7 @@ type Tier struct {
 	sliced   sync.Map // inodes known to be sliced: skip the inline attempt
 	loadMu   sync.Mutex
 	loading  map[pageKey]chan struct{} // pages being fetched, see readSlice
+	compacts map[[2]int64]bool         // chunks being compacted in the background
 	stop     chan struct{}
 	stopOnce sync.Once
 
@@ -85,7 +86,8 @@ func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
 	t := &Tier{m: m, obj: obj, layout: layout, opts: opts, log: opts.Logger,
 		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
-		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{}, stop: make(chan struct{})}
+		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{},
+		compacts: map[[2]int64]bool{}, stop: make(chan struct{})}
 	if layout != nil && opts.CacheDir != "" {
 		if opts.DiskCacheBytes <= 0 {
 			opts.DiskCacheBytes = 10 << 30
@@ -270,7 +272,11 @@ func (t *Tier) upload(ctx context.Context, ino uint64, off int64, data []byte) e
 	ref.Pos = uint32(off % t.layout.ChunkSize)
 	idx := off / t.layout.ChunkSize
 	for attempt := 0; ; attempt++ {
-		_, err = t.m.CommitSlices(ctx, ino, []meta.ChunkWrite{{Index: idx, Slice: ref}}, off+int64(len(data)))
+		var listLen int
+		_, listLen, err = t.m.CommitSlices(ctx, ino, []meta.ChunkWrite{{Index: idx, Slice: ref}}, off+int64(len(data)))
+		if err == nil && listLen >= compactAt {
+			t.compactLater(ino, idx)
+		}
 		if !errors.Is(err, meta.ErrChunkFull) || attempt == 3 {
 			break
 		}

@@ -408,3 +408,45 @@ func TestDiskCache(t *testing.T) {
 		t.Fatal("read from the disk cache with the object store down differs")
 	}
 }
+
+// TestCompaction: a chunk fragmented by many small writes is rewritten as
+// whole slices with the same content, and the old objects are deleted.
+func TestCompaction(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	ref := make([]byte, 200<<10)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 60 {
+		off := rng.IntN(len(ref) - 20000)
+		data := make([]byte, 9000+rng.IntN(10000))
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		copy(ref[off:], data)
+		if err := e.tier.Write(ctx, ino, int64(off), data); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.tier.Flush(ctx, ino); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := uint64(len(ref))
+	if _, err := e.m.SetAttr(ctx, ino, meta.SetAttrReq{Size: &size}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.objects(t))
+	if err := e.tier.compact(ctx, ino, 0); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e.tier)
+	after := len(e.objects(t))
+	if after >= before || after > 4 {
+		t.Fatalf("compaction left %d objects (from %d); want the chunk in at most 4 whole slices", after, before)
+	}
+	_, fresh := e.client(t, "b")
+	if got := readAll(t, fresh, ino, len(ref)); !bytes.Equal(got, ref) {
+		t.Fatalf("content changed by compaction at %d", firstDiff(got, ref))
+	}
+	check(t, e.m)
+}

@@ -196,13 +196,17 @@ type ChunkWrite struct {
 
 // CommitSlices makes uploaded slices part of ino, in one transaction that
 // also clears their upload intents, marks the file sliced and grows its
-// size to at least end. The objects must all be uploaded already.
-func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, end int64) (*Attr, error) {
+// size to at least end. The objects must all be uploaded already. It
+// returns the largest encoded slice list it wrote, so the caller can
+// compact a chunk before its list fills.
+func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, end int64) (*Attr, int, error) {
 	if f.sb.Data == nil {
-		return nil, ErrNoObjectStore
+		return nil, 0, ErrNoObjectStore
 	}
 	var a *Attr
+	largest := 0
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		largest = 0
 		var err error
 		if a, err = f.getAttr(tx, ino); err != nil {
 			return err
@@ -226,6 +230,7 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 			if len(v) > MaxChunkValue {
 				return fmt.Errorf("inode %d chunk %d: %w", ino, idx, ErrChunkFull)
 			}
+			largest = max(largest, len(v))
 			tx.Set(f.k.chunk(ino, idx), v)
 		}
 		a.Flags |= AttrSliced
@@ -238,7 +243,7 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 		f.putAttr(tx, a)
 		return nil
 	})
-	return a, err
+	return a, largest, err
 }
 
 // ReplaceChunk swaps chunk idx's slice list for new slices (compaction),
