@@ -33,6 +33,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if e := n.root.openInode(ctx, n.ino, false); e != 0 {
 		return nil, 0, e
 	}
+	// Close-to-open: what another client closed before this open must show.
+	n.root.data.Invalidate(n.ino)
 	return &handle{ino: n.ino}, 0, 0
 }
 
@@ -121,6 +123,7 @@ func (n *node) Allocate(ctx context.Context, _ gofs.FileHandle, off, size uint64
 	if e := n.root.errno("fallocate", n.root.data.Flush(ctx, n.ino)); e != 0 {
 		return e
 	}
+	defer n.root.data.Invalidate(n.ino)
 	return n.root.errno("fallocate", n.root.m.Fallocate(ctx, n.ino, int64(off), int64(size), mode))
 }
 

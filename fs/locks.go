@@ -112,6 +112,7 @@ func (n *node) Setlk(ctx context.Context, f gofs.FileHandle, owner uint64, lk *f
 // revalidates on lock).
 func (n *node) granted(req locks.Lock) {
 	if req.Kind != locks.Unlock {
+		n.root.data.Invalidate(n.ino)
 		_ = n.NotifyContent(0, 0)
 	}
 }

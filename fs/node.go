@@ -117,6 +117,9 @@ func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrI
 		}
 	}
 	a, err := n.root.m.SetAttr(ctx, n.ino, r)
+	if r.Size != nil {
+		n.root.data.Invalidate(n.ino)
+	}
 	if err != nil {
 		return n.root.errno("setattr", err)
 	}

@@ -70,6 +70,7 @@ func (t *Tier) compact(ctx context.Context, ino uint64, idx int64) error {
 		repl = append(repl, ref)
 	}
 	ok, err := t.m.ReplaceChunk(ctx, ino, idx, old, repl)
+	t.Invalidate(ino)
 	if err != nil || !ok {
 		abandon()
 		if err != nil {

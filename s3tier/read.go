@@ -14,13 +14,14 @@ import (
 // prefetches, from minWindow doubling to maxWindow; a random read resets it.
 const (
 	minWindow = 1 << 20
-	maxWindow = 32 << 20
+	maxWindow = 64 << 20
 )
 
 // readState tracks one inode's access pattern for read-ahead.
 type readState struct {
 	next        int64 // where a sequential read would start
 	window      int64
+	fetched     int64 // read-ahead has cached up to here
 	prefetching bool
 }
 
@@ -39,26 +40,164 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 			return nil, err
 		}
 	}
-	p, err := t.m.PlanRead(ctx, ino, off, n)
+	p := t.cachedPlan(ino, off, n, true)
+	if p != nil {
+		err := t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
+		if err == nil {
+			t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
+			return p.Base, nil
+		}
+		// Objects of a stale layout may be gone (another client truncated
+		// or compacted): read the layout again.
+		t.Invalidate(ino)
+	}
+	p, err := t.planRead(ctx, ino, off, n)
 	if err != nil {
 		return nil, err
 	}
 	if len(p.Base) == 0 || p.Chunks == nil {
 		return p.Base, nil
 	}
-	if err := t.paint(ctx, p, p.Base); err != nil {
+	if err := t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off)); err != nil {
 		return nil, err
 	}
 	t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
 	return p.Base, nil
 }
 
+// aheadFor returns how far past a read at off of ino it is worth fetching:
+// the read-ahead window on a sequential stream, nothing on random reads.
+func (t *Tier) aheadFor(ino uint64, off int64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rs := t.readers[ino]
+	if rs == nil || rs.window == 0 {
+		return 0
+	}
+	if near := max(rs.window, minWindow); off < rs.next-near || off > rs.next+near {
+		return 0
+	}
+	return rs.window
+}
+
+// fileLayout is what this client knows of a sliced file's chunk lists, kept
+// between reads so that a read of cached data costs no transaction. It is
+// dropped when the file is opened (close-to-open), a lock on it is granted,
+// and whenever this client changes the file (Invalidate).
+type fileLayout struct {
+	size   int64
+	chunks map[int64][]meta.SliceRef // loaded chunks; an empty list is a loaded empty chunk
+}
+
+// maxLayouts bounds the layouts kept; past it they are all forgotten.
+const maxLayouts = 4096
+
+// Invalidate forgets what this client knows of ino's layout.
+func (t *Tier) Invalidate(ino uint64) {
+	t.mu.Lock()
+	delete(t.layouts, ino)
+	t.layoutGen++
+	t.mu.Unlock()
+}
+
+// cachedPlan builds a read plan from the cached layout, or returns nil when
+// it does not cover the range. Ranges over the inline part always read the
+// store, where that part lives.
+func (t *Tier) cachedPlan(ino uint64, off int64, n int, withBase bool) *meta.ReadPlan {
+	if off < t.layout.InlineMax {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.layouts[ino]
+	if l == nil {
+		return nil
+	}
+	end := min(l.size, off+int64(n))
+	if off >= end {
+		return &meta.ReadPlan{Attr: &meta.Attr{Size: uint64(l.size)}, Off: off}
+	}
+	cs := t.layout.ChunkSize
+	chunks := map[int64][]meta.SliceRef{}
+	for idx := off / cs; idx*cs < end; idx++ {
+		refs, ok := l.chunks[idx]
+		if !ok {
+			return nil
+		}
+		chunks[idx] = refs
+	}
+	p := &meta.ReadPlan{Attr: &meta.Attr{Size: uint64(l.size), Flags: meta.AttrSliced}, Off: off, Chunks: chunks}
+	if withBase {
+		p.Base = make([]byte, end-off)
+	}
+	return p
+}
+
+// planRead reads a plan from the store and remembers the layout it shows,
+// unless an invalidation happened meanwhile.
+func (t *Tier) planRead(ctx context.Context, ino uint64, off int64, n int) (*meta.ReadPlan, error) {
+	t.mu.Lock()
+	gen := t.layoutGen
+	t.mu.Unlock()
+	p, err := t.m.PlanRead(ctx, ino, off, n)
+	if err != nil || !p.Attr.Sliced() || len(p.Base) == 0 {
+		return p, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.layoutGen != gen {
+		return p, nil
+	}
+	l := t.layouts[ino]
+	if l == nil || l.size != int64(p.Attr.Size) {
+		if len(t.layouts) >= maxLayouts {
+			clear(t.layouts)
+		}
+		l = &fileLayout{size: int64(p.Attr.Size), chunks: map[int64][]meta.SliceRef{}}
+		t.layouts[ino] = l
+	}
+	cs := t.layout.ChunkSize
+	for idx := off / cs; idx*cs < off+int64(len(p.Base)); idx++ {
+		refs := p.Chunks[idx]
+		if refs == nil {
+			refs = []meta.SliceRef{}
+		}
+		l.chunks[idx] = refs
+	}
+	return p, nil
+}
+
 // paint fills out (the plan's range, holding the inline base) with the
 // slices of each chunk, newest first: a byte takes the newest slice that
 // covers it, and only those bytes are fetched.
 func (t *Tier) paint(ctx context.Context, p *meta.ReadPlan, out []byte) error {
+	return t.paintAhead(ctx, p, out, 0)
+}
+
+// paintAhead is paint that, on a sequential stream, fetches up to ahead
+// bytes past what it needs from each slice it must read anyway: one larger
+// GET instead of many small ones.
+func (t *Tier) paintAhead(ctx context.Context, p *meta.ReadPlan, out []byte, ahead int64) error {
+	jobs := t.pieces(p, out, p.Off+int64(len(out)))
+	for i := range jobs {
+		jobs[i].ahead = ahead
+	}
+	return t.runFetches(ctx, jobs)
+}
+
+// warm makes sure the pages that [p.Off, end) shows are in the cache,
+// fetching only the missing ones and copying nothing (read-ahead).
+func (t *Tier) warm(ctx context.Context, p *meta.ReadPlan, end int64) error {
+	return t.runFetches(ctx, t.pieces(p, nil, end))
+}
+
+// pieces lists, for the range [p.Off, end) of the plan, the parts of
+// slices that show, newest slice first per byte. With out set, holes are
+// zeroed in it and each job copies into its region; with out nil the jobs
+// only warm the cache.
+func (t *Tier) pieces(p *meta.ReadPlan, out []byte, end int64) []fetchJob {
 	cs := t.layout.ChunkSize
-	off, end := p.Off, p.Off+int64(len(out))
+	off := p.Off
 	var jobs []fetchJob
 	for idx := off / cs; idx*cs < end; idx++ {
 		refs := p.Chunks[idx]
@@ -83,24 +222,32 @@ func (t *Tier) paint(ctx context.Context, p *meta.ReadPlan, out []byte) error {
 				if b < u.hi {
 					rest = append(rest, span{b, u.hi})
 				}
+				if out == nil {
+					if r.ID != 0 {
+						jobs = append(jobs, fetchJob{r: r, from: a - rs, n: b - a})
+					}
+					continue
+				}
 				dst := out[base+a-off : base+b-off]
 				if r.ID == 0 {
 					clear(dst)
 					continue
 				}
-				jobs = append(jobs, fetchJob{r, a - rs, dst})
+				jobs = append(jobs, fetchJob{r: r, from: a - rs, n: b - a, dst: dst})
 			}
 			uncovered = rest
 		}
 	}
-	return t.runFetches(ctx, jobs)
+	return jobs
 }
 
-// fetchJob copies part of one slice into its own region of a read buffer.
+// fetchJob copies n bytes of one slice from offset from into its own
+// region dst of a read buffer, or with dst nil only caches them.
 type fetchJob struct {
-	r    meta.SliceRef
-	from int64
-	dst  []byte
+	r       meta.SliceRef
+	from, n int64
+	dst     []byte
+	ahead   int64 // bytes past from+n worth fetching along
 }
 
 // fetchParallel bounds the object reads one read runs at once.
@@ -110,7 +257,7 @@ const fetchParallel = 8
 // destinations never overlap.
 func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
 	if len(jobs) == 1 {
-		return t.readSlice(ctx, jobs[0].r, jobs[0].from, jobs[0].dst)
+		return t.readSlice(ctx, jobs[0])
 	}
 	var (
 		wg   sync.WaitGroup
@@ -123,7 +270,7 @@ func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := t.readSlice(ctx, j.r, j.from, j.dst); err != nil {
+			if err := t.readSlice(ctx, j); err != nil {
 				mu.Lock()
 				if ferr == nil {
 					ferr = err
@@ -136,15 +283,22 @@ func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
 	return ferr
 }
 
-// readSlice copies len(dst) bytes of slice r from offset from into dst,
+// readSlice copies n bytes of slice r from offset from into dst (or, with
+// dst nil, only makes sure they are cached),
 // through the page cache. Missing pages are fetched with one ranged GET per
 // run and each is verified against its CRC32C before it is used or cached.
-func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst []byte) error {
+func (t *Tier) readSlice(ctx context.Context, j fetchJob) error {
+	r, from, dst := j.r, j.from, j.dst
 	ps := t.layout.PageSize
-	to := from + int64(len(dst))
+	to := from + j.n
 	first, last := from/ps, (to-1)/ps
+	limit := min(last+j.ahead/ps, (int64(r.Len)-1)/ps)
 	pages := make([][]byte, last-first+1)
 	for pg := first; pg <= last; {
+		if dst == nil && t.cache.has(pageKey{r.ID, pg}) {
+			pg++ // warming: a cached page needs nothing
+			continue
+		}
 		if data, ok := t.cache.get(pageKey{r.ID, pg}); ok {
 			pages[pg-first] = data
 			pg++
@@ -169,7 +323,7 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 			pg++
 			continue
 		}
-		run, done := t.claimRun(r.ID, pg, last)
+		run, done := t.claimRun(r.ID, pg, limit)
 		got, err := t.fetchPages(ctx, r, pg, run)
 		done()
 		if err != nil {
@@ -177,6 +331,9 @@ func (t *Tier) readSlice(ctx context.Context, r meta.SliceRef, from int64, dst [
 		}
 		copy(pages[pg-first:], got)
 		pg = run + 1
+	}
+	if dst == nil {
+		return nil
 	}
 	for i, data := range pages {
 		pg := first + int64(i)
@@ -279,8 +436,9 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 	return out, nil
 }
 
-// readAhead notes a read of [off, off+n) and, on a sequential run,
-// prefetches the window after it in the background.
+// readAhead notes a read of [off, off+n) and, on a sequential run, keeps
+// the pages of the window after it fetched, in the background, staying
+// half a window ahead so the reader rarely waits.
 func (t *Tier) readAhead(ino uint64, off, n int64, size uint64) {
 	t.mu.Lock()
 	rs := t.readers[ino]
@@ -291,16 +449,20 @@ func (t *Tier) readAhead(ino uint64, off, n int64, size uint64) {
 		rs = &readState{}
 		t.readers[ino] = rs
 	}
-	seq := off == rs.next
-	rs.next = off + n
+	// The kernel's own read-ahead sends several reads at once and they
+	// arrive in any order: a read near the stream's head continues it.
+	near := max(rs.window, minWindow)
+	seq := rs.next > 0 && off >= rs.next-near && off <= rs.next+near
+	rs.next = max(rs.next, off+n)
 	if !seq {
-		rs.window = 0
+		rs.window, rs.next, rs.fetched = 0, off+n, 0
 		t.mu.Unlock()
 		return
 	}
 	rs.window = min(max(2*rs.window, minWindow), maxWindow)
-	from, window := off+n, rs.window
-	if rs.prefetching || from >= int64(size) {
+	from := max(rs.next, rs.fetched)
+	to := min(rs.next+rs.window, int64(size))
+	if rs.prefetching || from >= to || rs.fetched-rs.next >= rs.window/2 {
 		t.mu.Unlock()
 		return
 	}
@@ -313,11 +475,33 @@ func (t *Tier) readAhead(ino uint64, off, n int64, size uint64) {
 			t.mu.Unlock()
 		}()
 		ctx := context.Background()
-		p, err := t.m.PlanRead(ctx, ino, from, int(window))
-		if err != nil || p.Chunks == nil {
-			return
+		// Keep going until a whole window ahead of the reader, so the
+		// next batch starts while the reader still has half a window.
+		for {
+			t.mu.Lock()
+			from := max(rs.next, rs.fetched)
+			to := min(rs.next+rs.window, int64(size))
+			t.mu.Unlock()
+			if from >= to {
+				return
+			}
+			p := t.cachedPlan(ino, from, int(to-from), false)
+			if p == nil {
+				var err error
+				if p, err = t.planRead(ctx, ino, from, int(to-from)); err != nil {
+					return
+				}
+			}
+			if p.Chunks == nil {
+				return
+			}
+			// Errors are the foreground read's to report when it gets there.
+			if t.warm(ctx, p, to) != nil {
+				return
+			}
+			t.mu.Lock()
+			rs.fetched = max(rs.fetched, to)
+			t.mu.Unlock()
 		}
-		// Errors are the foreground read's to report when it gets there.
-		_ = t.paint(ctx, p, p.Base)
 	}()
 }

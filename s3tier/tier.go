@@ -45,17 +45,19 @@ type Tier struct {
 	disk   *diskCache // nil without a cache directory
 	crc    *crc32.Table
 
-	uploads  chan struct{} // semaphore of concurrent uploads
-	budget   *byteBudget
-	mu       sync.Mutex
-	writers  map[uint64]*writer
-	readers  map[uint64]*readState
-	sliced   sync.Map // inodes known to be sliced: skip the inline attempt
-	loadMu   sync.Mutex
-	loading  map[pageKey]chan struct{} // pages being fetched, see readSlice
-	compacts map[[2]int64]bool         // chunks being compacted in the background
-	stop     chan struct{}
-	stopOnce sync.Once
+	uploads   chan struct{} // semaphore of concurrent uploads
+	budget    *byteBudget
+	mu        sync.Mutex
+	writers   map[uint64]*writer
+	readers   map[uint64]*readState
+	sliced    sync.Map // inodes known to be sliced: skip the inline attempt
+	loadMu    sync.Mutex
+	loading   map[pageKey]chan struct{} // pages being fetched, see readSlice
+	compacts  map[[2]int64]bool         // chunks being compacted in the background
+	layouts   map[uint64]*fileLayout    // see Invalidate; guarded by mu
+	layoutGen uint64                    // bumped by every Invalidate; guarded by mu
+	stop      chan struct{}
+	stopOnce  sync.Once
 
 	// CRCErrors counts pages whose checksum did not match.
 	crcErrors atomic.Int64
@@ -87,7 +89,7 @@ func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
 		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
 		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{},
-		compacts: map[[2]int64]bool{}, stop: make(chan struct{})}
+		compacts: map[[2]int64]bool{}, layouts: map[uint64]*fileLayout{}, stop: make(chan struct{})}
 	if layout != nil && opts.CacheDir != "" {
 		if opts.DiskCacheBytes <= 0 {
 			opts.DiskCacheBytes = 10 << 30
@@ -285,6 +287,7 @@ func (t *Tier) upload(ctx context.Context, ino uint64, off int64, data []byte) e
 			break
 		}
 	}
+	t.Invalidate(ino)
 	if err != nil {
 		if aerr := t.m.AbandonSlice(ctx, ref.ID, int64(ref.Len)); aerr != nil {
 			t.log.Warn("could not queue the objects of an abandoned slice; gc will find them", "slice", ref.ID, "err", aerr)
