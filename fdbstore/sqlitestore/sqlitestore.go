@@ -267,11 +267,25 @@ func (s *Store) attemptWrite(ctx context.Context, fn func(fdbstore.Tx) error) (e
 }
 
 func (s *Store) attemptRead(ctx context.Context, fn func(fdbstore.ReadTx) error) error {
+	// The writer connection, when free, serves reads too: SQLite empties a
+	// connection's page cache whenever another connection has committed,
+	// and every commit of this process goes through the writer, so its
+	// cache stays warm while the readers' start cold after each write.
+	select {
+	case c := <-s.writer:
+		defer func() { s.writer <- c }()
+		return s.readOn(ctx, c, fn)
+	default:
+	}
 	c, err := s.reader(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { s.idle <- c }()
+	return s.readOn(ctx, c, fn)
+}
+
+func (s *Store) readOn(ctx context.Context, c *conn, fn func(fdbstore.ReadTx) error) error {
 	if _, err := c.beginRead.ExecContext(ctx); err != nil {
 		return describe(err)
 	}
