@@ -84,6 +84,7 @@ func (t *Tier) DrainOnce(ctx context.Context) (int, error) {
 		}()
 	}
 	wg.Wait()
+	t.ctr.deleted.Add(int64(len(done)))
 	if len(done) > 0 {
 		if err := t.m.DoneDeletions(ctx, done); err != nil {
 			return 0, err

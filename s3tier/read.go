@@ -408,7 +408,9 @@ func (t *Tier) claimRun(id uint64, pg, last int64) (int64, func()) {
 func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int64) ([][]byte, error) {
 	ps := t.layout.PageSize
 	lo, hi := first*ps, min((last+1)*ps, int64(r.Len))
+	t.ctr.fetches.Add(1)
 	data, err := t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo)
+	t.ctr.fetchBytes.Add(int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("read slice %d: %w", r.ID, err)
 	}

@@ -61,6 +61,7 @@ type Tier struct {
 
 	// CRCErrors counts pages whose checksum did not match.
 	crcErrors atomic.Int64
+	ctr       counters
 }
 
 // New returns the data path of filesystem m. obj may be nil when the
@@ -259,6 +260,7 @@ func (t *Tier) sendLocked(ctx context.Context, w *writer) {
 		if err := t.upload(context.WithoutCancel(ctx), w.ino, off, data); err != nil {
 			t.log.Error("write back failed; the application sees it at close or fsync", "ino", w.ino,
 				"off", off, "len", len(data), "err", err)
+			t.ctr.uploadErrors.Add(1)
 			w.setErr(err)
 		}
 	}()
@@ -305,6 +307,8 @@ func (t *Tier) putSlice(ctx context.Context, data []byte) (meta.SliceRef, error)
 		return meta.SliceRef{}, err
 	}
 	ref := meta.SliceRef{ID: id, Len: uint32(len(data)), CRCs: t.pageCRCs(data)}
+	t.ctr.uploads.Add(1)
+	t.ctr.uploadBytes.Add(int64(len(data)))
 	if err := t.obj.Put(ctx, ObjectKey(id), data); err != nil {
 		if aerr := t.m.AbandonSlice(ctx, id, int64(len(data))); aerr != nil {
 			t.log.Warn("could not queue the objects of an abandoned slice; gc will find them", "slice", id, "err", aerr)

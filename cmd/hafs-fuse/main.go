@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +44,7 @@ func main() {
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
 			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
+			&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:0", Usage: "serve /metrics, /healthz and /readyz on `ADDR` (empty: off; port 0: any free port, logged)"},
 			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
 			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
@@ -235,6 +237,22 @@ func run(c *cli.Context) error {
 	}
 	defer data.Close()
 	go data.RunDeleter(sessCtx)
+	var mounted atomic.Bool
+	health := func(ctx context.Context) error {
+		if m.Fenced() {
+			return errors.New("this client was evicted or its session expired; remount")
+		}
+		if err := data.Health(ctx); err != nil {
+			return fmt.Errorf("primary site: %w", err)
+		}
+		return nil
+	}
+	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, data)
+	if err != nil {
+		_ = m.EndSession(context.Background())
+		return err
+	}
+	defer stopMetrics()
 	root := hfs.NewRoot(m, hfs.Options{
 		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
 		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
@@ -272,7 +290,9 @@ func run(c *cli.Context) error {
 		_ = m.EndSession(context.Background())
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
-	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID())
+	mounted.Store(true)
+	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID(),
+		"metrics", metricsAddr)
 
 	go func() {
 		<-sig

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,6 +274,53 @@ func TestS3CorruptObject(t *testing.T) {
 	if !strings.Contains(b.Output(), "checksum mismatch") {
 		t.Errorf("the mount did not log the checksum mismatch:\n%s", b.Output())
 	}
+	if v := metric(t, b, "hafs_checksum_errors_total"); v < 1 {
+		t.Errorf("hafs_checksum_errors_total = %v after a mismatch, want >= 1", v)
+	}
+}
+
+// metricsURL returns the base URL of a mount's metrics server, from the
+// address it logged.
+func metricsURL(t *testing.T, m *Mount) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(m.Output(), " metrics=")
+	if !ok {
+		t.Fatalf("the mount logged no metrics address:\n%s", m.Output())
+	}
+	return "http://" + strings.Fields(rest)[0]
+}
+
+// metric reads one unlabelled metric from a mount's /metrics.
+func metric(t *testing.T, m *Mount, name string) float64 {
+	t.Helper()
+	body, code := httpGet(t, metricsURL(t, m)+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: status %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
+}
+
+func httpGet(t *testing.T, url string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	must(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(t, err)
+	return string(b), resp.StatusCode
 }
 
 // TestS3ServerDown stops MinIO under a mount: reads of data not cached and
@@ -286,7 +334,13 @@ func TestS3ServerDown(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(a.Dir, "kept"), kept, 0o644))
 	dropCaches(t)
 
+	if body, code := httpGet(t, metricsURL(t, a)+"/healthz"); code != 200 {
+		t.Errorf("/healthz with the server up: %d %s", code, body)
+	}
 	srv.Stop()
+	if body, code := httpGet(t, metricsURL(t, a)+"/healthz"); code != 503 || !strings.Contains(body, "primary site") {
+		t.Errorf("/healthz with the server down: %d %s, want 503 naming the primary site", code, body)
+	}
 	start := time.Now()
 	if _, err := os.ReadFile(filepath.Join(a.Dir, "kept")); !errors.Is(err, unix.EIO) {
 		t.Errorf("read with the server down: %v, want EIO", err)
