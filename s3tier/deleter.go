@@ -2,6 +2,8 @@ package s3tier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -48,10 +50,14 @@ func (t *Tier) DrainOnce(ctx context.Context) (int, error) {
 	if t.obj == nil {
 		return 0, nil
 	}
+	var purgeErr error
 	for {
 		more, err := t.m.PurgeStep(ctx)
 		if err != nil {
-			return 0, err
+			// Deletions already queued must not wait on a purge that fails:
+			// report it after this round.
+			purgeErr = fmt.Errorf("purge deleted files: %w", err)
+			break
 		}
 		if !more {
 			break
@@ -59,7 +65,7 @@ func (t *Tier) DrainOnce(ctx context.Context) (int, error) {
 	}
 	jobs, err := t.m.PendingDeletions(ctx, 256)
 	if err != nil || len(jobs) == 0 {
-		return 0, err
+		return 0, errors.Join(purgeErr, err)
 	}
 	var (
 		mu      sync.Mutex
@@ -90,5 +96,5 @@ func (t *Tier) DrainOnce(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	return len(done), lastErr
+	return len(done), errors.Join(purgeErr, lastErr)
 }

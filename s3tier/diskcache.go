@@ -108,8 +108,13 @@ func (c *diskCache) put(k pageKey, data []byte) {
 	}
 	// Write then rename: a crash leaves a temporary file (removed at the
 	// next start), never a torn page under a page's name.
-	tmp := p + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(p), "tmp-*")
+	if err != nil {
+		return
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil || f.Close() != nil {
+		_ = f.Close()
 		_ = os.Remove(tmp)
 		return
 	}

@@ -1,13 +1,16 @@
 package s3tier
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"sync"
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/routing"
 )
 
 // Read-ahead: a run of sequential reads of one inode grows the window it
@@ -36,7 +39,7 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 		return t.m.Read(ctx, ino, off, n)
 	}
 	if t.writerOf(ino, false) != nil {
-		if err := t.Flush(ctx, ino); err != nil {
+		if err := t.flush(ctx, ino, false); err != nil {
 			return nil, err
 		}
 	}
@@ -51,18 +54,26 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 		// or compacted): read the layout again.
 		t.Invalidate(ino)
 	}
-	p, err := t.planRead(ctx, ino, off, n)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		p, err := t.planRead(ctx, ino, off, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(p.Base) == 0 || p.Chunks == nil {
+			return p.Base, nil
+		}
+		err = t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
+		if err == nil {
+			t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
+			return p.Base, nil
+		}
+		// Another client may have compacted or truncated the file between
+		// the plan and the fetch, and its objects be gone: plan once more.
+		if attempt == 1 || !errors.Is(err, routing.ErrNotFound) {
+			return nil, err
+		}
+		t.Invalidate(ino)
 	}
-	if len(p.Base) == 0 || p.Chunks == nil {
-		return p.Base, nil
-	}
-	if err := t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off)); err != nil {
-		return nil, err
-	}
-	t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
-	return p.Base, nil
 }
 
 // aheadFor returns how far past a read at off of ino it is worth fetching:
@@ -429,6 +440,9 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 				"slice", r.ID, "object", ObjectKey(r.ID), "page", pg)
 			return nil, fmt.Errorf("slice %d page %d: checksum mismatch: %w", r.ID, pg, syscall.EIO)
 		}
+		// A page of its own: a cached sub-slice would keep the whole
+		// response buffer alive, far past the cache's budget.
+		page = bytes.Clone(page)
 		t.cache.put(pageKey{r.ID, pg}, page)
 		if t.disk != nil {
 			t.disk.put(pageKey{r.ID, pg}, page)

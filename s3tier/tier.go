@@ -172,22 +172,14 @@ func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) er
 		}
 		t.sliced.Store(ino, struct{}{}) // files never go back to inline
 	}
-	if w == nil {
-		w = t.writerOf(ino, true)
-	}
-	w.mu.Lock()
+	w = t.lockWriter(ino)
 	defer w.mu.Unlock()
-	if err := w.takeErr(); err != nil {
-		return err
-	}
-	if len(w.buf) > 0 && off != w.bufOff+int64(len(w.buf)) {
-		// Not contiguous: it may overlap what is in flight, and slices of
-		// one inode must land in write order where they overlap.
+	if off != w.bufOff+int64(len(w.buf)) {
+		// Not contiguous (with the buffer, or with what was sent last): it
+		// may overlap what is in flight, and slices of one inode must land
+		// in write order where they overlap.
 		t.sendLocked(ctx, w)
 		w.inflight.Wait()
-		if err := w.takeErr(); err != nil {
-			return err
-		}
 	}
 	if len(w.buf) == 0 {
 		w.bufOff, w.since = off, time.Now()
@@ -217,6 +209,23 @@ func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) er
 	return nil
 }
 
+// lockWriter returns ino's writer with its mutex held. A Flush may drop an
+// idle writer from the map while we wait for its mutex; data buffered in a
+// dropped writer would reach nobody, so then we start over.
+func (t *Tier) lockWriter(ino uint64) *writer {
+	for {
+		w := t.writerOf(ino, true)
+		w.mu.Lock()
+		t.mu.Lock()
+		current := t.writers[ino] == w
+		t.mu.Unlock()
+		if current {
+			return w
+		}
+		w.mu.Unlock()
+	}
+}
+
 func (w *writer) idle() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -229,6 +238,12 @@ func (w *writer) takeErr() error {
 	err := w.err
 	w.err = nil
 	return err
+}
+
+func (w *writer) peekErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
 }
 
 func (w *writer) setErr(err error) {
@@ -328,8 +343,13 @@ func (t *Tier) pageCRCs(data []byte) []uint32 {
 }
 
 // Flush sends ino's buffered data and waits until every slice of it has
-// committed, returning the first failure since the last flush.
-func (t *Tier) Flush(ctx context.Context, ino uint64) error {
+// committed, and reports (once) the first write-back failure since the
+// last Flush: it is what fsync and close call.
+func (t *Tier) Flush(ctx context.Context, ino uint64) error { return t.flush(ctx, ino, true) }
+
+// flush is Flush; with report unset (a read by this client) it returns a
+// pending failure without clearing it, so fsync and close still see it.
+func (t *Tier) flush(ctx context.Context, ino uint64, report bool) error {
 	w := t.writerOf(ino, false)
 	if w == nil {
 		return nil
@@ -337,14 +357,22 @@ func (t *Tier) Flush(ctx context.Context, ino uint64) error {
 	w.mu.Lock()
 	t.sendLocked(ctx, w)
 	w.inflight.Wait()
-	err := w.takeErr()
-	w.end.Store(-1)
-	w.mu.Unlock()
-	t.mu.Lock()
-	if t.writers[ino] == w && w.tryIdle() {
-		delete(t.writers, ino)
+	var err error
+	if report {
+		err = w.takeErr()
+	} else {
+		err = w.peekErr()
 	}
-	t.mu.Unlock()
+	w.end.Store(-1)
+	keep := w.peekErr() != nil
+	w.mu.Unlock()
+	if !keep {
+		t.mu.Lock()
+		if t.writers[ino] == w && w.tryIdle() {
+			delete(t.writers, ino)
+		}
+		t.mu.Unlock()
+	}
 	return err
 }
 

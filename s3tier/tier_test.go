@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -449,4 +450,62 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("content changed by compaction at %d", firstDiff(got, ref))
 	}
 	check(t, e.m)
+}
+
+// TestOverwriteWhileUploading: a small write over the start of a block
+// that is still uploading must land on top of it, whatever finishes first.
+func TestOverwriteWhileUploading(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	for round := range 5 {
+		ino := e.create(t, fmt.Sprintf("f%d", round))
+		block := bytes.Repeat([]byte{'A'}, int(smallLayout.BlockSize))
+		if err := e.tier.Write(ctx, ino, 0, block); err != nil { // fills a block: upload starts
+			t.Fatal(err)
+		}
+		if err := e.tier.Write(ctx, ino, 0, []byte("patch")); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.tier.Flush(ctx, ino); err != nil {
+			t.Fatal(err)
+		}
+		want := append([]byte("patch"), block[5:]...)
+		_, fresh := e.client(t, "b")
+		if got := readAll(t, fresh, ino, len(want)); !bytes.Equal(got, want) {
+			t.Fatalf("round %d: the patch written after the block is not on top (first bytes %q)", round, got[:8])
+		}
+	}
+}
+
+// TestReadersWhileWriting: reads of a file by this client while it is
+// being written (each read flushes) never lose a write.
+func TestReadersWhileWriting(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			if _, err := e.tier.Read(ctx, ino, 0, 4096); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var want []byte
+	for i := range 300 {
+		piece := bytes.Repeat([]byte{byte(i)}, 3000)
+		if err := e.tier.Write(ctx, ino, int64(len(want)), piece); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, piece...)
+	}
+	<-done
+	if err := e.tier.Flush(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, e.tier, ino, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("after concurrent reads the file differs at %d (%d vs %d bytes)", firstDiff(got, want), len(got), len(want))
+	}
 }

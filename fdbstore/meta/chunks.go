@@ -179,9 +179,16 @@ func mustGet(tx fdbstore.ReadTx, key []byte) []byte {
 }
 
 // AbandonSlice gives up an upload that will not be committed: its objects
-// (any that reached the store) go to the deletion queue.
+// (any that reached the store) go to the deletion queue. The intent row
+// decides: the commit that makes a slice live clears it in the same
+// transaction, so a slice whose intent is gone committed after all (a
+// commit whose outcome the caller could not learn) and is left alone.
 func (f *FS) AbandonSlice(ctx context.Context, id uint64, length int64) error {
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.intent(f.sess.id, id))
+		if err != nil || v == nil {
+			return err
+		}
 		tx.Clear(f.k.intent(f.sess.id, id))
 		tx.Set(f.k.delq(id), binary.AppendUvarint(nil, uint64(length)))
 		return nil
@@ -534,7 +541,9 @@ func (f *FS) abandonIntents(tx fdbstore.Tx, session string) error {
 // deletion, so gc can tell an unreferenced object from a live one. It reads
 // in pages, each a consistent snapshot.
 func (f *FS) ObjectRefs(ctx context.Context, fn func(id uint64, length int64, state string) error) error {
-	for _, kind := range []string{"chunk", "intent", "delq"} {
+	// Intents before chunks: a slice that commits between the two passes
+	// is seen in one of them.
+	for _, kind := range []string{"intent", "chunk", "delq"} {
 		b, e := tuple.Range(f.k.pack(kind))
 		for {
 			var last []byte
