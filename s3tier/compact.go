@@ -1,6 +1,7 @@
 package s3tier
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -50,6 +51,13 @@ func (t *Tier) compact(ctx context.Context, ino uint64, idx int64) error {
 		return nil
 	}
 	data := p.Base
+	// The inline bytes the new slices will carry: the swap must not
+	// happen if a punch or truncate changed them meanwhile (that adds no
+	// slice entry, so the list alone would not show it).
+	var inline []byte
+	if idx == 0 && t.layout.InlineMax > 0 {
+		inline = bytes.Clone(data[:min(int64(len(data)), t.layout.InlineMax)])
+	}
 	if err := t.paint(ctx, p, data); err != nil {
 		return err
 	}
@@ -69,7 +77,7 @@ func (t *Tier) compact(ctx context.Context, ino uint64, idx int64) error {
 		ref.Pos = uint32(pos)
 		repl = append(repl, ref)
 	}
-	ok, err := t.m.ReplaceChunk(ctx, ino, idx, old, repl)
+	ok, err := t.m.ReplaceChunk(ctx, ino, idx, old, repl, inline)
 	t.Invalidate(ino)
 	if err != nil || !ok {
 		abandon()

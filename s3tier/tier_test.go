@@ -509,3 +509,34 @@ func TestReadersWhileWriting(t *testing.T) {
 		t.Fatalf("after concurrent reads the file differs at %d (%d vs %d bytes)", firstDiff(got, want), len(got), len(want))
 	}
 }
+
+// TestCompactionRefusedAfterInlinePunch: a compaction that read the inline
+// part before a punch must not swap its copy in after it.
+func TestCompactionRefusedAfterInlinePunch(t *testing.T) {
+	e := newEnv(t, smallLayout)
+	ctx := context.Background()
+	ino := e.create(t, "f")
+	inline := bytes.Repeat([]byte{'i'}, int(smallLayout.InlineMax))
+	if err := e.tier.Write(ctx, ino, 0, inline); err != nil { // stays inline
+		t.Fatal(err)
+	}
+	if err := e.tier.Write(ctx, ino, 20000, []byte("sliced")); err != nil { // past the threshold: sliced
+		t.Fatal(err)
+	}
+	if err := e.tier.Flush(ctx, ino); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.m.PlanRead(ctx, ino, 0, int(smallLayout.ChunkSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := bytes.Clone(p.Base[:smallLayout.InlineMax])
+	if err := e.m.Fallocate(ctx, ino, 100, 1000, meta.FallocPunchHole|meta.FallocKeepSize); err != nil {
+		t.Fatal(err)
+	}
+	old := p.Chunks[0]
+	ok, err := e.m.ReplaceChunk(ctx, ino, 0, old, old, seen)
+	if err != nil || ok {
+		t.Fatalf("ReplaceChunk after the inline part changed: %v, %v; want refused", ok, err)
+	}
+}

@@ -257,7 +257,11 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 // if the list is still old; the old slices' objects go to the deletion
 // queue. It reports false, changing nothing, when the chunk changed since
 // old was read; the caller then abandons the new slice.
-func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl []SliceRef) (bool, error) {
+//
+// inline, when set, is the file's inline body over [0, len(inline)) as the
+// compaction read it; the swap is also refused if that changed (a punch
+// or truncate of the inline part adds no slice entry).
+func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl []SliceRef, inline []byte) (bool, error) {
 	replaced := false
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		replaced = false
@@ -267,6 +271,19 @@ func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl 
 		}
 		if string(cur) != string(encodeChunk(old)) {
 			return nil
+		}
+		if inline != nil {
+			a, err := f.getAttr(tx, ino)
+			if err != nil {
+				return err
+			}
+			now, err := f.readTx(tx, a, 0, len(inline))
+			if err != nil {
+				return err
+			}
+			if string(now) != string(inline) {
+				return nil
+			}
 		}
 		for _, r := range old {
 			f.enqueueDelete(tx, r)
