@@ -374,6 +374,11 @@ func (f *FS) PlanRead(ctx context.Context, ino uint64, off int64, n int) (*ReadP
 // beyond it the truncate clears the tail in earlier transactions.
 const chunkPageMax = 256
 
+// refPageMax bounds the slice references one such transaction queues for
+// deletion (each a small row), whatever the chunks hold: a file cut by
+// many small writes has thousands per chunk.
+const refPageMax = 20_000
+
 // truncateChunks drops the object data past size of a sliced file: chunks
 // wholly past it lose their records (objects queued for deletion) and the
 // chunk holding the new end gets a hole over its tail, so the bytes never
@@ -383,18 +388,19 @@ func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, er
 	cs := f.sb.Data.ChunkSize
 	keep := (int64(size) + cs - 1) / cs // chunks [0, keep) stay
 	b, e := f.k.chunksFrom(a.Ino, keep)
-	n := 0
+	n, queued := 0, 0
 	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax + 1}) {
 		if err != nil {
 			return false, err
-		}
-		if n == chunkPageMax {
-			return true, nil
 		}
 		refs, err := decodeChunk(kv.Value)
 		if err != nil {
 			return false, fmt.Errorf("inode %d: %w", a.Ino, err)
 		}
+		if n == chunkPageMax || n > 0 && queued+len(refs) > refPageMax {
+			return true, nil
+		}
+		queued += len(refs)
 		for _, r := range refs {
 			f.enqueueDelete(tx, r)
 		}
@@ -509,7 +515,7 @@ func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
 			}
 			ino, _ := el[1].(int64)
 			cb, ce := f.k.chunksFrom(uint64(ino), 0)
-			n := 0
+			n, queued, full := 0, 0, false
 			for ckv, err := range tx.GetRange(cb, ce, fdbstore.RangeOptions{Limit: chunkPageMax}) {
 				if err != nil {
 					return err
@@ -518,13 +524,18 @@ func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
 				if err != nil {
 					return fmt.Errorf("inode %d: %w", ino, err)
 				}
+				if n > 0 && queued+len(refs) > refPageMax {
+					full = true
+					break
+				}
+				queued += len(refs)
 				for _, r := range refs {
 					f.enqueueDelete(tx, r)
 				}
 				tx.Clear(ckv.Key)
 				n++
 			}
-			if n < chunkPageMax {
+			if n < chunkPageMax && !full {
 				tx.Clear(kv.Key)
 			}
 			more = true

@@ -186,6 +186,7 @@ func (f *FS) trimChunksPast(ctx context.Context, ino uint64, size uint64) error 
 	keep := (int64(size) + cs - 1) / cs
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		b, e := f.k.chunksFrom(ino, keep)
+		n, queued := 0, 0
 		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax}) {
 			if err != nil {
 				return err
@@ -194,6 +195,11 @@ func (f *FS) trimChunksPast(ctx context.Context, ino uint64, size uint64) error 
 			if err != nil {
 				return fmt.Errorf("inode %d: %w", ino, err)
 			}
+			if n > 0 && queued+len(refs) > refPageMax {
+				break
+			}
+			n++
+			queued += len(refs)
 			for _, r := range refs {
 				f.enqueueDelete(tx, r)
 			}
