@@ -334,25 +334,14 @@ func (m *Manager) ReleasePosixSession(ctx context.Context, ino uint64, session s
 // finishes it.
 func (m *Manager) ReleaseSessionTx(tx fdbstore.Tx, session string) (int, error) {
 	n := 0
-	b, e := m.indexRange(session)
-	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
-		if err != nil {
-			return n, err
-		}
-		ino, err := m.indexIno(kv.Key)
-		if err != nil {
-			return n, err
-		}
-		t, err := m.table(tx, ino)
-		if err != nil {
-			return n, err
-		}
+	err := m.sessionTables(tx, session, func(key []byte, ino uint64, t Table) error {
 		nt := t.ReleaseSession(session)
 		n += len(t) - len(nt)
-		if err := m.put(tx, ino, t, nt, session); err != nil {
-			return n, err
-		}
-		tx.Clear(kv.Key) // even if the table had drifted from the index
+		tx.Clear(key) // even if the table had drifted from the index
+		return m.put(tx, ino, t, nt, session)
+	})
+	if err != nil {
+		return n, err
 	}
 	tx.ClearRange(m.waitRange(session))
 	return n, nil
@@ -361,26 +350,34 @@ func (m *Manager) ReleaseSessionTx(tx fdbstore.Tx, session string) (int, error) 
 // CountSession returns the number of locks session holds.
 func (m *Manager) CountSession(tx fdbstore.ReadTx, session string) (int, error) {
 	n := 0
+	err := m.sessionTables(tx, session, func(_ []byte, _ uint64, t Table) error {
+		n += len(t) - len(t.ReleaseSession(session))
+		return nil
+	})
+	return n, err
+}
+
+// sessionTables calls fn with the index key, inode and lock table of every
+// inode the session's index lists.
+func (m *Manager) sessionTables(tx fdbstore.ReadTx, session string, fn func(key []byte, ino uint64, t Table) error) error {
 	b, e := m.indexRange(session)
 	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
 		if err != nil {
-			return n, err
+			return err
 		}
 		ino, err := m.indexIno(kv.Key)
 		if err != nil {
-			return n, err
+			return err
 		}
 		t, err := m.table(tx, ino)
 		if err != nil {
-			return n, err
+			return err
 		}
-		for _, l := range t {
-			if l.Owner.Session == session {
-				n++
-			}
+		if err := fn(kv.Key, ino, t); err != nil {
+			return err
 		}
 	}
-	return n, nil
+	return nil
 }
 
 var errIndexKey = errors.New("locks: corrupt lock index key")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hafs/hafs/fdbstore/meta"
@@ -67,34 +66,25 @@ func (t *Tier) DrainOnce(ctx context.Context) (int, error) {
 	if err != nil || len(jobs) == 0 {
 		return 0, errors.Join(purgeErr, err)
 	}
-	var (
-		mu      sync.Mutex
-		done    []meta.Deletion
-		lastErr error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, 16)
-	)
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			err := t.obj.Delete(ctx, ObjectKey(j.Slice))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				lastErr = err
-				return
-			}
+	deleted := make([]bool, len(jobs))
+	delErr := inParallel(len(jobs), 16, func(i int) error {
+		if err := t.obj.Delete(ctx, ObjectKey(jobs[i].Slice)); err != nil {
+			return err
+		}
+		deleted[i] = true
+		return nil
+	})
+	var done []meta.Deletion
+	for i, j := range jobs {
+		if deleted[i] {
 			done = append(done, j)
-		}()
+		}
 	}
-	wg.Wait()
 	t.ctr.deleted.Add(int64(len(done)))
 	if len(done) > 0 {
 		if err := t.m.DoneDeletions(ctx, done); err != nil {
 			return 0, err
 		}
 	}
-	return len(done), errors.Join(purgeErr, lastErr)
+	return len(done), errors.Join(purgeErr, delErr)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sync"
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore/meta"
@@ -267,31 +266,7 @@ const fetchParallel = 8
 // runFetches runs jobs, several at once when there are several: their
 // destinations never overlap.
 func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
-	if len(jobs) == 1 {
-		return t.readSlice(ctx, jobs[0])
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		ferr error
-		sem  = make(chan struct{}, fetchParallel)
-	)
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := t.readSlice(ctx, j); err != nil {
-				mu.Lock()
-				if ferr == nil {
-					ferr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return ferr
+	return inParallel(len(jobs), fetchParallel, func(i int) error { return t.readSlice(ctx, jobs[i]) })
 }
 
 // readSlice copies n bytes of slice r from offset from into dst (or, with

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore/meta"
 )
 
 // client is one row, as printed with --json.
@@ -36,15 +37,7 @@ func main() {
 			"the clients' own wall clocks and are for display; liveness is decided by\n" +
 			"heartbeat progress, never by comparing clocks.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print a JSON array"}),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("unexpected argument %q", c.Args().First())
-			}
-			m, s, err := cliutil.OpenFS(c)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			sessions, err := m.Sessions(c.Context)
 			if err != nil {
 				return err
@@ -72,7 +65,7 @@ func main() {
 					r.Version, r.AgeS, r.SinceHeartbeatS, r.Locks)
 			}
 			return w.Flush()
-		},
+		}),
 	})
 }
 

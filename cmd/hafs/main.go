@@ -40,15 +40,7 @@ func fsckCommand() *cli.Command {
 			"zeros instead of failing) and says what it could not fix. Exits 1 when a\n" +
 			"problem remains.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed"}),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("unexpected argument %q", c.Args().First())
-			}
-			m, s, err := cliutil.OpenFS(c)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			ctx := c.Context
 			rep, err := m.Check(ctx)
 			if err != nil {
@@ -76,7 +68,7 @@ func fsckCommand() *cli.Command {
 			}
 			fmt.Println("clean")
 			return nil
-		},
+		}),
 	}
 }
 
@@ -139,15 +131,7 @@ func gcCommand() *cli.Command {
 		Flags: append(cliutil.StoreFlags(),
 			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "list, do not delete"}),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("unexpected argument %q", c.Args().First())
-			}
-			m, s, err := cliutil.OpenFS(c)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			ctx := c.Context
 			obj, err := cliutil.OpenObjectStore(ctx, m)
 			if err != nil {
@@ -157,7 +141,7 @@ func gcCommand() *cli.Command {
 				return errors.New("this filesystem keeps all data in the metadata store: nothing to collect")
 			}
 			return gc(ctx, m, obj, c.Duration("grace"), c.Bool("dry-run"))
-		},
+		}),
 	}
 }
 

@@ -190,33 +190,37 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	return rep, nil
 }
 
-// scan visits every key of the filesystem in order, a page per transaction
-// so that no transaction grows past the store's time limit.
+// scan calls fn for every key of the filesystem (see scanRange).
 func (f *FS) scan(ctx context.Context, fn func(key, value []byte) error) error {
 	begin, end := f.k.all()
+	return f.scanRange(ctx, begin, end, fn)
+}
+
+// scanPage is how many pairs one transaction of scanRange reads.
+const scanPage = 10_000
+
+// scanRange calls fn for every pair in [begin, end), reading in pages, each
+// page one consistent snapshot. fn runs outside the transaction, so a read
+// that is retried never calls it twice for a pair, and fn may do I/O.
+func (f *FS) scanRange(ctx context.Context, begin, end []byte, fn func(key, value []byte) error) error {
 	for {
-		var last []byte
-		n := 0
+		var page []fdbstore.KeyValue
 		err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
-			last, n = nil, 0
-			for kv, err := range tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: 10_000}) {
-				if err != nil {
-					return err
-				}
-				if err := fn(kv.Key, kv.Value); err != nil {
-					return err
-				}
-				last = kv.Key
-				n++
-			}
-			return nil
+			var err error
+			page, err = fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: scanPage}))
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		if n < 10_000 {
+		for _, kv := range page {
+			if err := fn(kv.Key, kv.Value); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPage {
 			return nil
 		}
-		begin = append(bytes.Clone(last), 0)
+		begin = append(bytes.Clone(page[len(page)-1].Key), 0)
 	}
 }

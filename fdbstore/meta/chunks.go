@@ -117,20 +117,14 @@ func (f *FS) Layout() *DataLayout { return f.sb.Data }
 // Sites returns the object store sites: name -> description.
 func (f *FS) Sites(ctx context.Context) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-		clear(out)
-		b, e := f.k.siteRange()
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
-			if err != nil {
-				return err
-			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt site key")
-			}
-			name, _ := el[1].(string)
-			out[name] = kv.Value
+	b, e := f.k.siteRange()
+	err := f.scanRange(ctx, b, e, func(key, value []byte) error {
+		el, err := tuple.Unpack(key[len(f.k.prefix):])
+		if err != nil || len(el) != 2 {
+			return fmt.Errorf("corrupt site key")
 		}
+		name, _ := el[1].(string)
+		out[name] = value
 		return nil
 	})
 	return out, err
@@ -387,7 +381,23 @@ const refPageMax = 20_000
 func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, err error) {
 	cs := f.sb.Data.ChunkSize
 	keep := (int64(size) + cs - 1) / cs // chunks [0, keep) stay
-	b, e := f.k.chunksFrom(a.Ino, keep)
+	if more, err := f.dropChunks(tx, a.Ino, keep); err != nil || more {
+		return more, err
+	}
+	if rem := int64(size) % cs; rem != 0 {
+		if err := f.holeChunk(tx, a.Ino, int64(size)/cs, rem, cs); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// dropChunks removes the chunk records of ino from chunk from on, last
+// first, queuing their slices' objects for deletion: at most chunkPageMax
+// records and, past the first, refPageMax slice references, so one
+// transaction stays small. It reports whether records remain.
+func (f *FS) dropChunks(tx fdbstore.Tx, ino uint64, from int64) (bool, error) {
+	b, e := f.k.chunksFrom(ino, from)
 	n, queued := 0, 0
 	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax + 1}) {
 		if err != nil {
@@ -395,7 +405,7 @@ func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, er
 		}
 		refs, err := decodeChunk(kv.Value)
 		if err != nil {
-			return false, fmt.Errorf("inode %d: %w", a.Ino, err)
+			return false, fmt.Errorf("inode %d: %w", ino, err)
 		}
 		if n == chunkPageMax || n > 0 && queued+len(refs) > refPageMax {
 			return true, nil
@@ -406,11 +416,6 @@ func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, er
 		}
 		tx.Clear(kv.Key)
 		n++
-	}
-	if rem := int64(size) % cs; rem != 0 {
-		if err := f.holeChunk(tx, a.Ino, int64(size)/cs, rem, cs); err != nil {
-			return false, err
-		}
 	}
 	return false, nil
 }
@@ -514,28 +519,11 @@ func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
 				return fmt.Errorf("corrupt purge key")
 			}
 			ino, _ := el[1].(int64)
-			cb, ce := f.k.chunksFrom(uint64(ino), 0)
-			n, queued, full := 0, 0, false
-			for ckv, err := range tx.GetRange(cb, ce, fdbstore.RangeOptions{Limit: chunkPageMax}) {
-				if err != nil {
-					return err
-				}
-				refs, err := decodeChunk(ckv.Value)
-				if err != nil {
-					return fmt.Errorf("inode %d: %w", ino, err)
-				}
-				if n > 0 && queued+len(refs) > refPageMax {
-					full = true
-					break
-				}
-				queued += len(refs)
-				for _, r := range refs {
-					f.enqueueDelete(tx, r)
-				}
-				tx.Clear(ckv.Key)
-				n++
+			left, err := f.dropChunks(tx, uint64(ino), 0)
+			if err != nil {
+				return err
 			}
-			if n < chunkPageMax && !full {
+			if !left {
 				tx.Clear(kv.Key)
 			}
 			more = true
@@ -573,51 +561,31 @@ func (f *FS) ObjectRefs(ctx context.Context, fn func(id uint64, length int64, st
 	// is seen in one of them.
 	for _, kind := range []string{"intent", "chunk", "delq"} {
 		b, e := tuple.Range(f.k.pack(kind))
-		for {
-			var last []byte
-			n := 0
-			err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-				n, last = 0, nil
-				for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1000}) {
-					if err != nil {
-						return err
-					}
-					n++
-					last = kv.Key
-					el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-					if err != nil {
-						return fmt.Errorf("corrupt %s key", kind)
-					}
-					switch kind {
-					case "chunk":
-						refs, err := decodeChunk(kv.Value)
-						if err != nil {
-							return err
-						}
-						for _, r := range refs {
-							if r.ID != 0 {
-								if err := fn(r.ID, int64(r.Len), "live"); err != nil {
-									return err
-								}
-							}
-						}
-					default:
-						id, _ := el[len(el)-1].(int64)
-						l, _ := binary.Uvarint(kv.Value)
-						if err := fn(uint64(id), int64(l), kind); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			})
+		err := f.scanRange(ctx, b, e, func(key, value []byte) error {
+			el, err := tuple.Unpack(key[len(f.k.prefix):])
+			if err != nil {
+				return fmt.Errorf("corrupt %s key", kind)
+			}
+			if kind != "chunk" {
+				id, _ := el[len(el)-1].(int64)
+				l, _ := binary.Uvarint(value)
+				return fn(uint64(id), int64(l), kind)
+			}
+			refs, err := decodeChunk(value)
 			if err != nil {
 				return err
 			}
-			if n < 1000 {
-				break
+			for _, r := range refs {
+				if r.ID != 0 {
+					if err := fn(r.ID, int64(r.Len), "live"); err != nil {
+						return err
+					}
+				}
 			}
-			b = append(last, 0)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -653,50 +621,22 @@ func (f *FS) DropSlice(ctx context.Context, ino uint64, idx int64, id uint64) (b
 // pages, each a consistent snapshot (fsck).
 func (f *FS) ChunkRefs(ctx context.Context, fn func(ino uint64, idx int64, r SliceRef) error) error {
 	b, e := tuple.Range(f.k.pack("chunk"))
-	for {
-		var last []byte
-		n := 0
-		type item struct {
-			ino  uint64
-			idx  int64
-			refs []SliceRef
+	return f.scanRange(ctx, b, e, func(key, value []byte) error {
+		el, err := tuple.Unpack(key[len(f.k.prefix):])
+		if err != nil || len(el) != 3 {
+			return fmt.Errorf("corrupt chunk key")
 		}
-		var items []item
-		err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-			n, last, items = 0, nil, items[:0]
-			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1000}) {
-				if err != nil {
-					return err
-				}
-				n++
-				last = kv.Key
-				el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-				if err != nil || len(el) != 3 {
-					return fmt.Errorf("corrupt chunk key")
-				}
-				ino, _ := el[1].(int64)
-				idx, _ := el[2].(int64)
-				refs, err := decodeChunk(kv.Value)
-				if err != nil {
-					return fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
-				}
-				items = append(items, item{uint64(ino), idx, refs})
-			}
-			return nil
-		})
+		ino, _ := el[1].(int64)
+		idx, _ := el[2].(int64)
+		refs, err := decodeChunk(value)
 		if err != nil {
-			return err
+			return fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
 		}
-		for _, it := range items {
-			for _, r := range it.refs {
-				if err := fn(it.ino, it.idx, r); err != nil {
-					return err
-				}
+		for _, r := range refs {
+			if err := fn(uint64(ino), idx, r); err != nil {
+				return err
 			}
 		}
-		if n < 1000 {
-			return nil
-		}
-		b = append(last, 0)
-	}
+		return nil
+	})
 }

@@ -178,34 +178,14 @@ var ErrNeedSlices = errors.New("write must go to the object store")
 // transactions of their own before the truncate itself.
 var errTruncateMore = errors.New("truncate: more chunks than one transaction takes")
 
-// trimChunksPast clears up to chunkPageMax chunk records of ino past size,
-// from the end, queuing their objects for deletion. The bytes it removes
-// lie past the size the truncate that called it is about to commit.
+// trimChunksPast clears a page of chunk records of ino past size (see
+// dropChunks). The bytes it removes lie past the size the truncate that
+// called it is about to commit.
 func (f *FS) trimChunksPast(ctx context.Context, ino uint64, size uint64) error {
 	cs := f.sb.Data.ChunkSize
-	keep := (int64(size) + cs - 1) / cs
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		b, e := f.k.chunksFrom(ino, keep)
-		n, queued := 0, 0
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax}) {
-			if err != nil {
-				return err
-			}
-			refs, err := decodeChunk(kv.Value)
-			if err != nil {
-				return fmt.Errorf("inode %d: %w", ino, err)
-			}
-			if n > 0 && queued+len(refs) > refPageMax {
-				break
-			}
-			n++
-			queued += len(refs)
-			for _, r := range refs {
-				f.enqueueDelete(tx, r)
-			}
-			tx.Clear(kv.Key)
-		}
-		return nil
+		_, err := f.dropChunks(tx, ino, (int64(size)+cs-1)/cs)
+		return err
 	})
 }
 

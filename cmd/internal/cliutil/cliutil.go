@@ -115,3 +115,20 @@ func FlagsFirst(args []string, flags []cli.Flag) []string {
 	}
 	return append(out, positional...)
 }
+
+// WithFS is the action of a command that takes no arguments and works on
+// the filesystem named by --store and --name: it opens it, runs fn, and
+// closes the store.
+func WithFS(fn func(c *cli.Context, m *meta.FS) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q", c.Args().First())
+		}
+		m, s, err := OpenFS(c)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(c, m)
+	}
+}
