@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,17 +385,25 @@ func TestS3KillDuringWrite(t *testing.T) {
 		}
 		must(t, f.Sync())
 		synced += 8
-		// More writes in flight, not synced, then the crash.
+		// More writes in flight, not synced, then the crash once the writer
+		// is partway (later each round).
 		done := make(chan struct{})
+		var written atomic.Int32
 		go func() {
 			defer close(done)
 			for range 32 {
 				if _, err := f.Write(chunk); err != nil {
 					return
 				}
+				written.Add(1)
 			}
 		}()
-		time.Sleep(time.Duration(50*(round+1)) * time.Millisecond) // let the writer get partway: the kill's timing is the point
+		eventually(t, 30*time.Second, func() error {
+			if n := written.Load(); n < int32(4*(round+1)) {
+				return fmt.Errorf("%d unsynced writes so far", n)
+			}
+			return nil
+		})
 		m.Kill(t)
 		<-done
 		f.Close()
