@@ -104,6 +104,14 @@ func (b *Breaker) Done(ok bool) {
 	}
 }
 
+// Release gives back an allowed request whose outcome says nothing of the
+// site (the caller gave up): a half-open breaker may send another probe.
+func (b *Breaker) Release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probing = false
+}
+
 // Backoff returns how long to wait before retry number attempt (0 for the
 // first retry): exponential from base, capped at max, with "equal jitter"
 // (half fixed, half random) so that many clients retrying at once spread

@@ -39,22 +39,29 @@ type S3 struct {
 // and credentials files, using site.Profile when set. The instance metadata
 // service is not consulted, so a machine with no credentials fails at once
 // with a clear error instead of waiting on a network timeout.
-func OpenS3(ctx context.Context, site Site) (*S3, error) {
+func OpenS3(ctx context.Context, site Site, options ...S3Option) (*S3, error) {
+	o := s3Options{attempts: maxAttempts, headerTimeout: 30 * time.Second}
+	for _, opt := range options {
+		opt(&o)
+	}
 	region := site.Region
 	if region == "" {
 		region = "us-east-1"
 	}
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = 64
+		// A server that accepts the connection and then stalls must not
+		// hold a request forever: the attempt fails and is retried.
+		t.ResponseHeaderTimeout = o.headerTimeout
 	})
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.MaxBackoff = maxBackoff
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = o.attempts
+				so.MaxBackoff = maxBackoff
 			})
 		}),
 	}
@@ -75,6 +82,20 @@ func OpenS3(ctx context.Context, site Site) (*S3, error) {
 	})
 	return &S3{site: site, client: client}, nil
 }
+
+// S3Option adjusts OpenS3.
+type S3Option func(*s3Options)
+
+type s3Options struct {
+	attempts      int
+	headerTimeout time.Duration
+}
+
+// WithAttempts sets how many times one request is tried (default 4).
+func WithAttempts(n int) S3Option { return func(o *s3Options) { o.attempts = max(n, 1) } }
+
+// WithHeaderTimeout bounds the wait for a response's headers (default 30 s).
+func WithHeaderTimeout(d time.Duration) S3Option { return func(o *s3Options) { o.headerTimeout = d } }
 
 func (s *S3) String() string { return s.site.String() }
 

@@ -43,3 +43,9 @@ type ObjectStore interface {
 	// String names the site for logs and errors (never credentials).
 	String() string
 }
+
+// VerifyingStore is an ObjectStore that checks what it reads: data that
+// fails verify is not returned while another copy may be good.
+type VerifyingStore interface {
+	GetVerified(ctx context.Context, key string, off, n int64, verify func([]byte) error) ([]byte, error)
+}

@@ -395,26 +395,41 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 	ps := t.layout.PageSize
 	lo, hi := first*ps, min((last+1)*ps, int64(r.Len))
 	t.ctr.fetches.Add(1)
-	data, err := t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo)
+	// verify checks every page of a response; with several sites the
+	// router reads a copy that fails it from the next site.
+	verify := func(data []byte) error {
+		if int64(len(data)) != hi-lo {
+			t.crcErrors.Add(1)
+			return fmt.Errorf("slice %d: object too short (%d bytes of %d): %w", r.ID, len(data), hi-lo, syscall.EIO)
+		}
+		for pg := first; pg <= last; pg++ {
+			page := data[pg*ps-lo : min((pg+1)*ps, int64(r.Len))-lo]
+			if int(pg) >= len(r.CRCs) || crc32.Checksum(page, t.crc) != r.CRCs[pg] {
+				t.crcErrors.Add(1)
+				return fmt.Errorf("slice %d page %d: checksum mismatch: %w", r.ID, pg, syscall.EIO)
+			}
+		}
+		return nil
+	}
+	var data []byte
+	var err error
+	if v, ok := t.obj.(routing.VerifyingStore); ok {
+		data, err = v.GetVerified(ctx, ObjectKey(r.ID), lo, hi-lo, verify)
+	} else if data, err = t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo); err == nil {
+		err = verify(data)
+	}
 	t.ctr.fetchBytes.Add(int64(len(data)))
 	if err != nil {
+		if errors.Is(err, syscall.EIO) {
+			t.log.Error("bad slice object (checksum or length): answering EIO, not the bad data",
+				"slice", r.ID, "object", ObjectKey(r.ID), "err", err)
+			return nil, fmt.Errorf("read slice %d: %w", r.ID, syscall.EIO)
+		}
 		return nil, fmt.Errorf("read slice %d: %w", r.ID, err)
-	}
-	if int64(len(data)) != hi-lo {
-		t.crcErrors.Add(1)
-		t.log.Error("slice object is shorter than recorded: answering EIO", "slice", r.ID,
-			"object", ObjectKey(r.ID), "want", hi-lo, "got", len(data))
-		return nil, fmt.Errorf("slice %d: object too short: %w", r.ID, syscall.EIO)
 	}
 	out := make([][]byte, 0, last-first+1)
 	for pg := first; pg <= last; pg++ {
 		page := data[pg*ps-lo : min((pg+1)*ps, int64(r.Len))-lo]
-		if int(pg) >= len(r.CRCs) || crc32.Checksum(page, t.crc) != r.CRCs[pg] {
-			t.crcErrors.Add(1)
-			t.log.Error("checksum mismatch in a slice object: answering EIO, not the bad data",
-				"slice", r.ID, "object", ObjectKey(r.ID), "page", pg)
-			return nil, fmt.Errorf("slice %d page %d: checksum mismatch: %w", r.ID, pg, syscall.EIO)
-		}
 		// A page of its own: a cached sub-slice would keep the whole
 		// response buffer alive, far past the cache's budget.
 		page = bytes.Clone(page)

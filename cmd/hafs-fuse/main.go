@@ -18,6 +18,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
@@ -228,7 +229,7 @@ func run(c *cli.Context) error {
 	sessCtx, stopSession := context.WithCancel(context.Background())
 	defer stopSession()
 	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
-	data, err := cliutil.DataPath(c.Context, m, s3tier.Options{
+	data, router, err := cliutil.DataPath(c.Context, m, s3tier.Options{
 		CacheBytes: int64(c.Int("mem-cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20,
 		CacheDir: c.String("cache-dir"), DiskCacheBytes: int64(c.Int("cache-size")) << 20}, log)
 	if err != nil {
@@ -237,17 +238,22 @@ func run(c *cli.Context) error {
 	}
 	defer data.Close()
 	go data.RunDeleter(sessCtx)
+	collectors := []prometheus.Collector{data}
+	if router != nil {
+		go router.Run(sessCtx)
+		collectors = append(collectors, router)
+	}
 	var mounted atomic.Bool
 	health := func(ctx context.Context) error {
 		if m.Fenced() {
 			return errors.New("this client was evicted or its session expired; remount")
 		}
 		if err := data.Health(ctx); err != nil {
-			return fmt.Errorf("primary site: %w", err)
+			return err
 		}
 		return nil
 	}
-	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, data)
+	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, collectors...)
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return err

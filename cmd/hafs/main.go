@@ -1,5 +1,4 @@
-// Command hafs is the HAFS admin tool: fsck and gc (and, as the routing
-// core grows, status and sites).
+// Command hafs is the HAFS admin tool: sites, policy, status, fsck and gc.
 package main
 
 import (
@@ -24,7 +23,7 @@ func main() {
 		Description: "Every subcommand takes --store URL and --name NAME (or HAFS_STORE and\n" +
 			"HAFS_NAME in the environment). Object store credentials come from the\n" +
 			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
-		Commands: []*cli.Command{fsckCommand(), gcCommand()},
+		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand()},
 	})
 }
 
@@ -52,7 +51,7 @@ func fsckCommand() *cli.Command {
 			}
 			fmt.Printf("namespace: %d inodes, %d entries, %d open-unlinked, %d problems\n",
 				rep.Inodes, rep.Entries, len(rep.Orphans), len(rep.Problems))
-			obj, err := cliutil.OpenObjectStore(ctx, m)
+			obj, err := cliutil.OpenRouter(ctx, m, nil)
 			if err != nil {
 				return err
 			}
@@ -133,7 +132,7 @@ func gcCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "list, do not delete"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			ctx := c.Context
-			obj, err := cliutil.OpenObjectStore(ctx, m)
+			obj, err := cliutil.OpenRouter(ctx, m, nil)
 			if err != nil {
 				return err
 			}

@@ -114,22 +114,6 @@ func decodeChunk(b []byte) ([]SliceRef, error) {
 // Layout returns the data layout, or nil without an object store.
 func (f *FS) Layout() *DataLayout { return f.sb.Data }
 
-// Sites returns the object store sites: name -> description.
-func (f *FS) Sites(ctx context.Context) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	b, e := f.k.siteRange()
-	err := f.scanRange(ctx, b, e, func(key, value []byte) error {
-		el, err := tuple.Unpack(key[len(f.k.prefix):])
-		if err != nil || len(el) != 2 {
-			return fmt.Errorf("corrupt site key")
-		}
-		name, _ := el[1].(string)
-		out[name] = value
-		return nil
-	})
-	return out, err
-}
-
 // sliceBatch is how many slice ids a client reserves at once.
 const sliceBatch = 256
 
@@ -225,6 +209,9 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 			}
 			lists[w.Index] = append(refs, w.Slice)
 			tx.Clear(f.k.intent(f.sess.id, w.Slice.ID))
+			if err := f.enqueueReplication(tx, w.Slice); err != nil {
+				return err
+			}
 		}
 		for idx, refs := range lists {
 			v := encodeChunk(refs)
@@ -284,6 +271,9 @@ func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl 
 		}
 		for _, r := range repl {
 			tx.Clear(f.k.intent(f.sess.id, r.ID))
+			if err := f.enqueueReplication(tx, r); err != nil {
+				return err
+			}
 		}
 		tx.Set(f.k.chunk(ino, idx), encodeChunk(repl))
 		replaced = true

@@ -246,6 +246,7 @@ func (f *FS) Evict(ctx context.Context, id string) (EvictReport, error) {
 func (f *FS) fenceTx(tx fdbstore.Tx, id string, info []byte) {
 	tx.Clear(f.k.session(id))
 	tx.Clear(f.k.heartbeat(id))
+	tx.Clear(f.k.siteAck(id))
 	tx.Set(f.k.dead(id), info)
 	// A small permanent tombstone keeps eviction idempotent and tells an
 	// operator that an id was fenced rather than never existed.

@@ -64,6 +64,8 @@ func Run(app *cli.App) {
 	args := os.Args
 	if len(app.Commands) == 0 {
 		args = FlagsFirst(args, app.Flags)
+	} else {
+		args = CommandFlagsFirst(args, app.Commands)
 	}
 	if err := app.RunContext(context.Background(), args); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
@@ -114,6 +116,37 @@ func FlagsFirst(args []string, flags []cli.Flag) []string {
 		}
 	}
 	return append(out, positional...)
+}
+
+// CommandFlagsFirst is FlagsFirst for an app with subcommands: it finds
+// the (sub)command the arguments name and moves that command's flags ahead
+// of its positional arguments, so `hafs site remove NAME --drain=false`
+// works as `hafs site remove --drain=false NAME` does.
+func CommandFlagsFirst(args []string, cmds []*cli.Command) []string {
+	i := 1
+	for {
+		for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+			i++ // flags before the command name take no value in HAFS
+		}
+		if i >= len(args) {
+			return args
+		}
+		var cmd *cli.Command
+		for _, c := range cmds {
+			if c.HasName(args[i]) {
+				cmd = c
+			}
+		}
+		if cmd == nil {
+			return args
+		}
+		i++
+		if len(cmd.Subcommands) == 0 {
+			rest := FlagsFirst(append([]string{args[0]}, args[i:]...), cmd.Flags)[1:]
+			return append(append([]string(nil), args[:i]...), rest...)
+		}
+		cmds = cmd.Subcommands
+	}
 }
 
 // WithFS is the action of a command that takes no arguments and works on

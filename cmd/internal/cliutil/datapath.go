@@ -2,7 +2,6 @@ package cliutil
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -14,39 +13,35 @@ import (
 // PrimarySite is the name hafs-mkfs --bucket gives the bucket it records.
 const PrimarySite = "primary"
 
-// OpenObjectStore opens the object store of filesystem m, or returns nil
-// when it keeps every body in the metadata store.
-func OpenObjectStore(ctx context.Context, m *meta.FS) (routing.ObjectStore, error) {
+// OpenRouter opens the object store sites of filesystem m behind one
+// router, or returns nil when m keeps every body in the metadata store.
+func OpenRouter(ctx context.Context, m *meta.FS, log *slog.Logger) (*routing.Router, error) {
 	if m.Layout() == nil {
 		return nil, nil
 	}
-	sites, err := m.Sites(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read sites: %w", err)
+	if log == nil {
+		log = slog.Default()
 	}
-	raw, ok := sites[PrimarySite]
-	if !ok {
-		return nil, fmt.Errorf("filesystem %q has a data layout but no %q site", m.Superblock().Name, PrimarySite)
-	}
-	var site routing.Site
-	if err := json.Unmarshal(raw, &site); err != nil {
-		return nil, fmt.Errorf("site %q: corrupt record: %w", PrimarySite, err)
-	}
-	return routing.OpenS3(ctx, site)
+	return routing.NewRouter(ctx, m, routing.RouterOptions{
+		ObjectKey: s3tier.ObjectKey, ParseKey: s3tier.ParseObjectKey, Logger: log})
 }
 
-// DataPath returns filesystem m's data path: the object store when it has
-// one (checked to answer), the metadata store alone otherwise.
-func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Logger) (*s3tier.Tier, error) {
-	obj, err := OpenObjectStore(ctx, m)
+// DataPath returns filesystem m's data path and, when it has an object
+// store, the router over its sites (every primary checked to answer); the
+// caller runs the router's background work.
+func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Logger) (*s3tier.Tier, *routing.Router, error) {
+	r, err := OpenRouter(ctx, m, log)
 	if err != nil {
-		return nil, err
-	}
-	if obj != nil {
-		if err := obj.Health(ctx); err != nil {
-			return nil, fmt.Errorf("object store %s: %w", obj, err)
-		}
+		return nil, nil, err
 	}
 	opts.Logger = log
-	return s3tier.New(m, obj, opts)
+	if r == nil {
+		t, err := s3tier.New(m, nil, opts)
+		return t, nil, err
+	}
+	if err := r.Health(ctx); err != nil {
+		return nil, nil, fmt.Errorf("object store: %w", err)
+	}
+	t, err := s3tier.New(m, r, opts)
+	return t, r, err
 }

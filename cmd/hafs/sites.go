@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/routing"
+)
+
+func siteCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "site",
+		Usage: "add, list and remove object store sites",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "add",
+				Usage:     "add a site (a bucket) and copy existing data to it",
+				UsageText: "hafs site add --endpoint URL --bucket BUCKET [--prefix P] [--region R] [--profile P] --role ROLE NAME",
+				Description: "Creates the bucket if missing and checks it can put, read back and delete a\n" +
+					"probe object before recording the site. Existing data is copied to it by the\n" +
+					"replication queue (the backfill), visible in `hafs status`. Credentials come\n" +
+					"from the standard AWS chain; --profile names a profile in ~/.aws files.",
+				Flags: append(cliutil.StoreFlags(),
+					&cli.StringFlag{Name: "endpoint", Required: true, Usage: "S3 endpoint `URL`, http(s)://HOST[:PORT]"},
+					&cli.StringFlag{Name: "bucket", Required: true, Usage: "bucket `NAME`"},
+					&cli.StringFlag{Name: "prefix", Usage: "key `PREFIX` inside the bucket"},
+					&cli.StringFlag{Name: "region", Usage: "`REGION` (default us-east-1)"},
+					&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE` holding the credentials"},
+					&cli.StringFlag{Name: "role", Required: true, Usage: "`ROLE`: primary (written synchronously), burst or backup (async replicas)"}),
+				Action: siteAdd,
+			},
+			{
+				Name:      "list",
+				Usage:     "list the sites with their health and backlog",
+				UsageText: "hafs site list [--json]",
+				Flags:     append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
+				Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
+					rows, err := siteReport(c.Context, m)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(map[string]any{"sites": rows})
+					}
+					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "NAME\tROLE\tBUCKET\tHEALTHY\tBREAKER\tLATENCY\tBACKLOG")
+					for _, r := range rows {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%.1f ms\t%d jobs, %d bytes\n", r.Name, r.Role, r.URL,
+							r.Healthy, r.Breaker, r.LatencyMS, r.BacklogJobs, r.BacklogBytes)
+					}
+					return w.Flush()
+				}),
+			},
+			{
+				Name:      "remove",
+				Usage:     "drain a site, then forget it",
+				UsageText: "hafs site remove [--drain=false] NAME",
+				Description: "By default first copies every block the other sites lack to them (a progress\n" +
+					"line on stderr), then removes the site. Refuses to remove the last primary.\n" +
+					"The bucket itself is left as it is.",
+				Flags:  append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "drain", Value: true, Usage: "copy what only this site holds first"}),
+				Action: siteRemove,
+			},
+		},
+	}
+}
+
+// siteName checks a site name: it appears in metric labels and logs.
+func siteName(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", errors.New("want exactly one site NAME")
+	}
+	name := c.Args().First()
+	ok := name != "" && len(name) <= 63
+	for _, r := range name {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}
+	if !ok {
+		return "", fmt.Errorf("site name %q: use 1-63 lowercase letters, digits, '-', '_' or '.'", name)
+	}
+	return name, nil
+}
+
+func siteAdd(c *cli.Context) error {
+	name, err := siteName(c)
+	if err != nil {
+		return err
+	}
+	role := c.String("role")
+	if role != routing.RolePrimary && role != routing.RoleBurst && role != routing.RoleBackup {
+		return fmt.Errorf("role %q: want primary, burst or backup", role)
+	}
+	site, err := routing.ParseBucketURL(strings.TrimSuffix(c.String("endpoint"), "/") + "/" + c.String("bucket") + "/" + c.String("prefix"))
+	if err != nil {
+		return err
+	}
+	site.Name, site.Role, site.Region, site.Profile = name, role, c.String("region"), c.String("profile")
+	m, s, err := cliutil.OpenFS(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx := c.Context
+	if m.Layout() == nil {
+		return errors.New("this filesystem keeps all data in the metadata store; make it with hafs-mkfs --bucket to use sites")
+	}
+	if cur, err := m.Sites(ctx); err != nil {
+		return err
+	} else if _, dup := cur[name]; dup {
+		return fmt.Errorf("site %q: %w", name, meta.ErrSiteExists)
+	}
+	obj, err := routing.OpenS3(ctx, site)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := routing.Probe(pctx, obj); err != nil {
+		return fmt.Errorf("site %q: %w", name, err)
+	}
+	desc, err := json.Marshal(site)
+	if err != nil {
+		return err
+	}
+	if err := m.AddSite(ctx, name, desc); err != nil {
+		return err
+	}
+	fmt.Printf("site %s added: %s, role %s\n", name, site, role)
+	for {
+		st, err := m.Backfill(ctx, name)
+		if err != nil {
+			return fmt.Errorf("backfill: %w (the mounts will finish it)", err)
+		}
+		switch st {
+		case meta.BackfillWaiting:
+			fmt.Println("backfill: waiting for the running mounts to pick up the new primary; they will queue it")
+			return nil
+		case meta.BackfillDone:
+			bl, err := m.Backlogs(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("backfill: %d jobs (%d bytes) queued; the mounts copy them (see hafs status)\n", bl[name].Jobs, bl[name].Bytes)
+			return nil
+		}
+	}
+}
+
+func siteRemove(c *cli.Context) error {
+	name, err := siteName(c)
+	if err != nil {
+		return err
+	}
+	m, s, err := cliutil.OpenFS(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx := c.Context
+	v, err := m.LoadSites(ctx)
+	if err != nil {
+		return err
+	}
+	idx := slices.IndexFunc(v.Sites, func(r meta.SiteRecord) bool { return r.Name == name })
+	if idx < 0 {
+		return fmt.Errorf("site %q: %w", name, meta.ErrNoSite)
+	}
+	others := 0
+	for _, r := range v.Sites {
+		if r.Role == meta.RolePrimary && r.Name != name {
+			others++
+		}
+	}
+	if v.Sites[idx].Role == meta.RolePrimary && others == 0 {
+		return fmt.Errorf("site %q: %w; add another primary first", name, meta.ErrLastPrimary)
+	}
+	if c.Bool("drain") {
+		if err := drain(ctx, m, name); err != nil {
+			return err
+		}
+	}
+	if err := m.RemoveSite(ctx, name); err != nil {
+		return err
+	}
+	fmt.Printf("site %s removed\n", name)
+	return nil
+}
+
+// drain copies to the other sites every block they still lack (their
+// queued jobs, which may have name as their only source), running the
+// replication work in this process under a session of its own.
+func drain(ctx context.Context, m *meta.FS, name string) error {
+	host, _ := os.Hostname()
+	if err := m.StartSession(ctx, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: "(hafs site remove)",
+		Version: cliutil.Version}, nil); err != nil {
+		return err
+	}
+	defer func() { _ = m.EndSession(context.Background()) }()
+	r, err := cliutil.OpenRouter(ctx, m, nil)
+	if err != nil {
+		return err
+	}
+	attempt := 0
+	for {
+		bl, err := m.Backlogs(ctx)
+		if err != nil {
+			return err
+		}
+		var jobs, bytes int64
+		pending := false
+		for site, b := range bl {
+			if site != name {
+				jobs, bytes = jobs+b.Jobs, bytes+b.Bytes
+				pending = pending || b.Backfill
+			}
+		}
+		fmt.Fprintf(os.Stderr, "\rdrain %s: %d jobs (%d bytes) left on the other sites   ", name, jobs, bytes)
+		if jobs == 0 && !pending {
+			fmt.Fprintln(os.Stderr)
+			return nil
+		}
+		var errs []error
+		for site := range bl {
+			if site != name {
+				if _, err := r.WorkOnce(ctx, site); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			d := routing.Backoff(attempt, 200*time.Millisecond, 10*time.Second, nil)
+			attempt++
+			fmt.Fprintf(os.Stderr, "\ndrain %s: %v (retrying in %s)\n", name, firstLine(err), d.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+			continue
+		}
+		attempt = 0
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// siteRow is one site in `hafs status` and `hafs site list`.
+type siteRow struct {
+	Name          string  `json:"name"`
+	Role          string  `json:"role"`
+	URL           string  `json:"-"`
+	Healthy       bool    `json:"healthy"`
+	Breaker       string  `json:"breaker"`
+	LatencyMS     float64 `json:"latency_ms"`
+	BacklogJobs   int64   `json:"backlog_jobs"`
+	BacklogBytes  int64   `json:"backlog_bytes"`
+	OldestJobAgeS float64 `json:"oldest_job_age_s"`
+}
+
+// publishedFresh is how old a mount's published breaker state may be and
+// still be shown.
+const publishedFresh = time.Minute
+
+// siteReport probes every site from here and reads the queues from the
+// store, so it works with no mount running. The breaker shown is the one a
+// running mount published last; without one, closed when the probe
+// answered and open when it did not.
+func siteReport(ctx context.Context, m *meta.FS) ([]siteRow, error) {
+	r, err := cliutil.OpenRouter(ctx, m, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, errors.New("this filesystem keeps all data in the metadata store: it has no sites")
+	}
+	r.ProbeOnce(ctx)
+	bl, err := m.Backlogs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := m.SiteStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []siteRow
+	for _, s := range r.Sites() {
+		row := siteRow{Name: s.Name, Role: s.Role, URL: s.Site.String(), Healthy: s.Healthy,
+			LatencyMS: float64(s.Latency.Microseconds()) / 1000}
+		row.Breaker = routing.Closed.String()
+		if !s.Healthy {
+			row.Breaker = routing.Open.String()
+		}
+		var pub struct {
+			Breaker string    `json:"breaker"`
+			At      time.Time `json:"at"`
+		}
+		if raw, ok := states[s.Name]; ok && json.Unmarshal(raw, &pub) == nil && time.Since(pub.At) < publishedFresh {
+			row.Breaker = pub.Breaker
+		}
+		b := bl[s.Name]
+		row.BacklogJobs, row.BacklogBytes = b.Jobs, b.Bytes
+		if !b.Oldest.IsZero() {
+			row.OldestJobAgeS = max(time.Since(b.Oldest).Seconds(), 0)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show every site's health, breaker, latency and replication backlog",
+		UsageText: "hafs status [--json]",
+		Description: "Probes each site from here and reads the replication queues from the store,\n" +
+			"so it works with no mount running. Exits 1 when a primary site is unhealthy.",
+		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print one JSON object"}),
+		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
+			rows, err := siteReport(c.Context, m)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := printJSON(map[string]any{"sites": rows}); err != nil {
+					return err
+				}
+			} else {
+				w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "SITE\tROLE\tHEALTHY\tBREAKER\tLATENCY\tBACKLOG JOBS\tBACKLOG BYTES\tOLDEST JOB")
+				for _, r := range rows {
+					fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%.1f ms\t%d\t%d\t%.0f s\n", r.Name, r.Role, r.Healthy, r.Breaker,
+						r.LatencyMS, r.BacklogJobs, r.BacklogBytes, r.OldestJobAgeS)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			for _, r := range rows {
+				if r.Role == routing.RolePrimary && !r.Healthy {
+					return fmt.Errorf("primary site %s is unhealthy", r.Name)
+				}
+			}
+			return nil
+		}),
+	}
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

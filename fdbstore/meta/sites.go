@@ -1,0 +1,756 @@
+package meta
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+)
+
+// Sites and their durable queues.
+//
+// A site is an object store (one bucket) described by an opaque JSON
+// record that carries at least {"role": ...}; routing owns the rest. Every
+// change to the set of sites or to the policy rules bumps one generation
+// counter, which mounts watch to pick the change up without a restart.
+//
+// Replication: the transaction that makes a slice live (CommitSlices,
+// ReplaceChunk) reads the site set and writes one job per non-primary site
+// (primaries got the object before the commit: upload before commit). A
+// site added later gets a backfill: a resumable scan of the chunk maps
+// that queues a job per slice. Jobs are claimed by a live session, so two
+// mounts never copy one job at once, and a dead claimer's jobs are free
+// again once its session is cleaned up. Nothing drops a job but its
+// completion, its cancellation by a deletion, or the removal of its site.
+//
+// Deletion: the filesystem queues each freed slice once (delq, written by
+// the change that freed it). The router fans that row out into one row per
+// site (sdel) in a transaction that also cancels the slice's pending
+// replication jobs, and clears the delq row only after; a site that is
+// down keeps its row until it answers, so a deleted block never comes back
+// through it.
+
+// Site roles meta must tell apart.
+const (
+	RolePrimary = "primary"
+)
+
+// ErrSiteExists reports AddSite of a name in use.
+var ErrSiteExists = errors.New("site already exists")
+
+// ErrNoSite reports a site name that is not recorded.
+var ErrNoSite = errors.New("no such site")
+
+// ErrLastPrimary reports the removal of the only primary site.
+var ErrLastPrimary = errors.New("it is the last primary site")
+
+func (k keys) siteGen() []byte                        { return k.pack("ctr", "sitegen") }
+func (k keys) rule(name string) []byte                { return k.pack("rule", name) }
+func (k keys) ruleRange() ([]byte, []byte)            { return tuple.Range(k.pack("rule")) }
+func (k keys) siteAck(sess string) []byte             { return k.pack("siteack", sess) }
+func (k keys) siteAckRange() ([]byte, []byte)         { return tuple.Range(k.pack("siteack")) }
+func (k keys) repl(site string, id uint64) []byte     { return k.pack("repl", site, int64(id)) }
+func (k keys) replRange(site string) ([]byte, []byte) { return tuple.Range(k.pack("repl", site)) }
+func (k keys) replStat(site, what string) []byte      { return k.pack("replstat", site, what) }
+func (k keys) sdel(site string, id uint64) []byte     { return k.pack("sdel", site, int64(id)) }
+func (k keys) sdelRange(site string) ([]byte, []byte) { return tuple.Range(k.pack("sdel", site)) }
+func (k keys) backfill(site string) []byte            { return k.pack("backfill", site) }
+func (k keys) siteState(site string) []byte           { return k.pack("sitestate", site) }
+
+// SiteRecord is a site as meta stores it.
+type SiteRecord struct {
+	Name string
+	Role string
+	// Desc is routing's description of the site (JSON, no secret).
+	Desc []byte
+}
+
+func siteRole(desc []byte) string {
+	var r struct {
+		Role string `json:"role"`
+	}
+	_ = json.Unmarshal(desc, &r)
+	return r.Role
+}
+
+// Sites returns the object store sites: name -> description.
+func (f *FS) Sites(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		clear(out)
+		recs, err := f.sitesTx(tx)
+		for _, r := range recs {
+			out[r.Name] = r.Desc
+		}
+		return err
+	})
+	return out, err
+}
+
+// SiteView is the set of sites and policy rules at one generation.
+type SiteView struct {
+	Gen   uint64
+	Sites []SiteRecord
+	Rules map[string][]byte
+}
+
+// LoadSites reads the sites and rules together with their generation.
+func (f *FS) LoadSites(ctx context.Context) (*SiteView, error) {
+	var v *SiteView
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		var err error
+		v, err = f.siteViewTx(tx)
+		return err
+	})
+	return v, err
+}
+
+func (f *FS) siteViewTx(tx fdbstore.ReadTx) (*SiteView, error) {
+	v := &SiteView{Rules: map[string][]byte{}}
+	gen, err := tx.Get(f.k.siteGen())
+	if err != nil {
+		return nil, err
+	}
+	v.Gen = decU64(gen)
+	if v.Sites, err = f.sitesTx(tx); err != nil {
+		return nil, err
+	}
+	b, e := f.k.ruleRange()
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		name, err := f.lastString(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		v.Rules[name] = kv.Value
+	}
+	return v, nil
+}
+
+// SiteGenKey is the key every site or rule change sets; watch it.
+func (f *FS) SiteGenKey() []byte { return f.k.siteGen() }
+
+func (f *FS) sitesTx(tx fdbstore.ReadTx) ([]SiteRecord, error) {
+	b, e := f.k.siteRange()
+	var out []SiteRecord
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		name, err := f.lastString(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, SiteRecord{Name: name, Role: siteRole(kv.Value), Desc: kv.Value})
+	}
+	return out, nil
+}
+
+// lastString returns the last element of key, a string.
+func (f *FS) lastString(key []byte) (string, error) {
+	el, err := tuple.Unpack(key[len(f.k.prefix):])
+	if err != nil || len(el) == 0 {
+		return "", fmt.Errorf("corrupt key %q", key)
+	}
+	s, ok := el[len(el)-1].(string)
+	if !ok {
+		return "", fmt.Errorf("corrupt key %q", key)
+	}
+	return s, nil
+}
+
+func (f *FS) bumpSiteGen(tx fdbstore.Tx) error {
+	v, err := tx.Get(f.k.siteGen())
+	if err != nil {
+		return err
+	}
+	tx.Set(f.k.siteGen(), u64(decU64(v)+1))
+	return nil
+}
+
+// AddSite records a site and starts its backfill: every slice already
+// live gets a replication job to it (see Backfill). The caller has checked
+// that the bucket answers.
+func (f *FS) AddSite(ctx context.Context, name string, desc []byte) error {
+	if f.sb.Data == nil {
+		return ErrNoObjectStore
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.site(name))
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			return fmt.Errorf("site %q: %w", name, ErrSiteExists)
+		}
+		if err := f.bumpSiteGen(tx); err != nil {
+			return err
+		}
+		gen := decU64(mustGet(tx, f.k.siteGen()))
+		tx.Set(f.k.site(name), desc)
+		tx.Set(f.k.backfill(name), encodeBackfill(backfillCursor{Gen: gen}))
+		return nil
+	})
+}
+
+// RemoveSite forgets a site with its queues. It refuses the last primary.
+func (f *FS) RemoveSite(ctx context.Context, name string) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		recs, err := f.sitesTx(tx)
+		if err != nil {
+			return err
+		}
+		found, primaries := false, 0
+		for _, r := range recs {
+			if r.Role == RolePrimary && r.Name != name {
+				primaries++
+			}
+			if r.Name == name {
+				found = true
+				if r.Role != RolePrimary {
+					primaries = -1 << 30 // not a primary: no constraint
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("site %q: %w", name, ErrNoSite)
+		}
+		if primaries == 0 {
+			return fmt.Errorf("site %q: %w", name, ErrLastPrimary)
+		}
+		if err := f.bumpSiteGen(tx); err != nil {
+			return err
+		}
+		tx.Clear(f.k.site(name))
+		tx.ClearRange(f.k.replRange(name))
+		tx.ClearRange(f.k.sdelRange(name))
+		tx.ClearRange(tuple.Range(f.k.pack("replstat", name)))
+		tx.Clear(f.k.backfill(name))
+		tx.Clear(f.k.siteState(name))
+		return nil
+	})
+}
+
+// ErrRuleExists reports AddRule of a name in use.
+var ErrRuleExists = errors.New("policy rule already exists")
+
+// AddRule records a policy rule, routing's JSON.
+func (f *FS) AddRule(ctx context.Context, name string, rule []byte) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		if v, err := tx.Get(f.k.rule(name)); err != nil {
+			return err
+		} else if v != nil {
+			return fmt.Errorf("policy rule %q: %w", name, ErrRuleExists)
+		}
+		tx.Set(f.k.rule(name), rule)
+		return f.bumpSiteGen(tx)
+	})
+}
+
+// RemoveRule forgets a policy rule; it reports whether it existed.
+func (f *FS) RemoveRule(ctx context.Context, name string) (bool, error) {
+	found := false
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.rule(name))
+		if err != nil || v == nil {
+			found = false
+			return err
+		}
+		found = true
+		tx.Clear(f.k.rule(name))
+		return f.bumpSiteGen(tx)
+	})
+	return found, err
+}
+
+// AckSites records that this client now writes with the site set of
+// generation gen, and that none of its uploads still uses an older set. It
+// fails with ErrStaleSites when gen is no longer current: the caller
+// reloads and acknowledges again. A primary's backfill waits for these
+// acknowledgements (see Backfill).
+func (f *FS) AckSites(ctx context.Context, gen uint64) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		cur, err := tx.Get(f.k.siteGen())
+		if err != nil {
+			return err
+		}
+		if decU64(cur) != gen {
+			return ErrStaleSites
+		}
+		tx.Set(f.k.siteAck(f.sess.id), u64(gen))
+		return nil
+	})
+}
+
+// ErrStaleSites reports an acknowledgement of a site set that changed.
+var ErrStaleSites = errors.New("site set changed")
+
+// enqueueReplication writes, in the transaction making slice r live, one
+// replication job per site that did not get the object before the commit.
+func (f *FS) enqueueReplication(tx fdbstore.Tx, r SliceRef) error {
+	if r.ID == 0 {
+		return nil
+	}
+	recs, err := f.sitesTx(tx)
+	if err != nil {
+		return err
+	}
+	for _, s := range recs {
+		if s.Role != RolePrimary {
+			f.putReplJob(tx, s.Name, r.ID, int64(r.Len))
+		}
+	}
+	return nil
+}
+
+// putReplJob queues a copy of slice id to site (no-op when one is queued).
+func (f *FS) putReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
+	if v, _ := tx.Get(f.k.repl(site, id)); v != nil {
+		return
+	}
+	tx.Set(f.k.repl(site, id), encodeJob(size, time.Now().UnixNano(), ""))
+	tx.Add(f.k.replStat(site, "jobs"), 1)
+	tx.Add(f.k.replStat(site, "bytes"), size)
+}
+
+func (f *FS) dropReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
+	tx.Clear(f.k.repl(site, id))
+	tx.Add(f.k.replStat(site, "jobs"), -1)
+	tx.Add(f.k.replStat(site, "bytes"), -size)
+}
+
+func encodeJob(size, enq int64, claim string) []byte {
+	b := binary.AppendUvarint(nil, uint64(size))
+	b = binary.AppendVarint(b, enq)
+	return append(b, claim...)
+}
+
+func decodeJob(b []byte) (size, enq int64, claim string, err error) {
+	s, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, 0, "", errors.New("corrupt replication job")
+	}
+	e, m := binary.Varint(b[n:])
+	if m <= 0 {
+		return 0, 0, "", errors.New("corrupt replication job")
+	}
+	return int64(s), e, string(b[n+m:]), nil
+}
+
+// ReplJob is one object to copy to a site.
+type ReplJob struct {
+	Site     string
+	ID       uint64
+	Size     int64
+	Enqueued time.Time
+}
+
+// claimScan bounds the job rows one claim reads past others' claims.
+const claimScan = 1000
+
+// ClaimReplication claims up to limit jobs of site for this client: jobs
+// no one holds, held by a session that no longer exists, or already held
+// by this client (a retry).
+func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]ReplJob, error) {
+	var out []ReplJob
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		out = out[:0]
+		live := map[string]bool{}
+		b, e := f.k.replRange(site)
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: claimScan}) {
+			if err != nil {
+				return err
+			}
+			size, enq, claim, err := decodeJob(kv.Value)
+			if err != nil {
+				return err
+			}
+			if claim != "" && claim != f.sess.id {
+				ok, seen := live[claim]
+				if !seen {
+					v, err := tx.Get(f.k.session(claim))
+					if err != nil {
+						return err
+					}
+					ok = v != nil
+					live[claim] = ok
+				}
+				if ok {
+					continue
+				}
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 3 {
+				return fmt.Errorf("corrupt replication key")
+			}
+			id, _ := el[2].(int64)
+			if claim != f.sess.id {
+				tx.Set(kv.Key, encodeJob(size, enq, f.sess.id))
+			}
+			out = append(out, ReplJob{Site: site, ID: uint64(id), Size: size, Enqueued: time.Unix(0, enq)})
+			if len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinishReplication records that job's object is on its site. When the
+// job was cancelled meanwhile (the slice was deleted), the copy just made
+// must go too: it queues the object's deletion from the site and reports
+// false.
+func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
+	live := false
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		v, err := tx.Get(f.k.repl(job.Site, job.ID))
+		if err != nil {
+			return err
+		}
+		site, err := tx.Get(f.k.site(job.Site))
+		if err != nil {
+			return err
+		}
+		live = v != nil
+		if live {
+			size, _, _, err := decodeJob(v)
+			if err != nil {
+				return err
+			}
+			f.dropReplJob(tx, job.Site, job.ID, size)
+		} else if site != nil {
+			tx.Set(f.k.sdel(job.Site, job.ID), nil)
+		}
+		return nil
+	})
+	return live, err
+}
+
+// QueueRepair queues a fresh copy of slice id to site, whose copy was
+// found bad.
+func (f *FS) QueueRepair(ctx context.Context, site string, id uint64, size int64) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		if v, err := tx.Get(f.k.site(site)); err != nil || v == nil {
+			return err
+		}
+		f.putReplJob(tx, site, id, size)
+		return nil
+	})
+}
+
+// FanOutDeletion turns the deletion of slice id into one deletion row per
+// site, cancelling its pending replication jobs, and returns the sites.
+func (f *FS) FanOutDeletion(ctx context.Context, id uint64) ([]string, error) {
+	var names []string
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		names = names[:0]
+		recs, err := f.sitesTx(tx)
+		if err != nil {
+			return err
+		}
+		for _, s := range recs {
+			names = append(names, s.Name)
+			v, err := tx.Get(f.k.repl(s.Name, id))
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				size, _, _, err := decodeJob(v)
+				if err != nil {
+					return err
+				}
+				f.dropReplJob(tx, s.Name, id, size)
+			}
+			tx.Set(f.k.sdel(s.Name, id), nil)
+		}
+		return nil
+	})
+	return names, err
+}
+
+// SiteDeletions returns up to limit slice ids whose objects site must
+// delete.
+func (f *FS) SiteDeletions(ctx context.Context, site string, limit int) ([]uint64, error) {
+	var out []uint64
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		out = out[:0]
+		b, e := f.k.sdelRange(site)
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: limit}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 3 {
+				return fmt.Errorf("corrupt site deletion key")
+			}
+			id, _ := el[2].(int64)
+			out = append(out, uint64(id))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DoneSiteDeletions clears deletion rows of site whose objects are gone.
+func (f *FS) DoneSiteDeletions(ctx context.Context, site string, ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		for _, id := range ids {
+			tx.Clear(f.k.sdel(site, id))
+		}
+		return nil
+	})
+}
+
+// Backlog is a site's replication queue as the store sees it.
+type Backlog struct {
+	Jobs  int64
+	Bytes int64
+	// Oldest is when the job at the head of the queue was queued (zero
+	// when the queue is empty).
+	Oldest time.Time
+	// Deletions pending on the site (counted up to 10,000).
+	Deletions int
+	// Backfill is set while the site's backfill scan has not finished.
+	Backfill bool
+}
+
+// Backlogs returns every site's backlog.
+func (f *FS) Backlogs(ctx context.Context) (map[string]Backlog, error) {
+	out := map[string]Backlog{}
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		clear(out)
+		recs, err := f.sitesTx(tx)
+		if err != nil {
+			return err
+		}
+		for _, s := range recs {
+			var bl Backlog
+			j, err := tx.Get(f.k.replStat(s.Name, "jobs"))
+			if err != nil {
+				return err
+			}
+			by, err := tx.Get(f.k.replStat(s.Name, "bytes"))
+			if err != nil {
+				return err
+			}
+			bl.Jobs, bl.Bytes = decI64(j), decI64(by)
+			b, e := f.k.replRange(s.Name)
+			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1}) {
+				if err != nil {
+					return err
+				}
+				_, enq, _, err := decodeJob(kv.Value)
+				if err != nil {
+					return err
+				}
+				bl.Oldest = time.Unix(0, enq)
+			}
+			b, e = f.k.sdelRange(s.Name)
+			for _, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 10000}) {
+				if err != nil {
+					return err
+				}
+				bl.Deletions++
+			}
+			bf, err := tx.Get(f.k.backfill(s.Name))
+			if err != nil {
+				return err
+			}
+			bl.Backfill = bf != nil
+			out[s.Name] = bl
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReplJobsKey is the key whose value changes whenever site's job count
+// does; workers watch it.
+func (f *FS) ReplJobsKey(site string) []byte { return f.k.replStat(site, "jobs") }
+
+type backfillCursor struct {
+	Gen uint64 // the site generation that added the site
+	Ino uint64 // next chunk record to scan: (Ino, Idx)
+	Idx int64
+}
+
+func encodeBackfill(c backfillCursor) []byte {
+	b := binary.AppendUvarint(nil, c.Gen)
+	b = binary.AppendUvarint(b, c.Ino)
+	return binary.AppendVarint(b, c.Idx)
+}
+
+func decodeBackfill(b []byte) (backfillCursor, error) {
+	var c backfillCursor
+	var n int
+	if c.Gen, n = binary.Uvarint(b); n <= 0 {
+		return c, errors.New("corrupt backfill cursor")
+	}
+	b = b[n:]
+	if c.Ino, n = binary.Uvarint(b); n <= 0 {
+		return c, errors.New("corrupt backfill cursor")
+	}
+	if c.Idx, n = binary.Varint(b[n:]); n <= 0 {
+		return c, errors.New("corrupt backfill cursor")
+	}
+	return c, nil
+}
+
+// backfillPage bounds the chunk records one backfill step reads.
+const backfillPage = 200
+
+// BackfillState is what one Backfill step found.
+type BackfillState int
+
+// Backfill states.
+const (
+	BackfillDone    BackfillState = iota // no backfill pending
+	BackfillMore                         // a page was queued; call again
+	BackfillWaiting                      // a mount still writes with an older site set
+)
+
+// Backfill advances site's backfill by one page of chunk records, queuing
+// a replication job per live slice. For a primary it first waits until
+// every mount that writes objects has acknowledged the site set that added
+// it (AckSites): from then on their uploads reach the new primary, so
+// every slice either is scanned here or was uploaded to it.
+func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
+	state := BackfillDone
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		state = BackfillDone
+		v, err := tx.Get(f.k.backfill(site))
+		if err != nil || v == nil {
+			return err
+		}
+		cur, err := decodeBackfill(v)
+		if err != nil {
+			return err
+		}
+		desc, err := tx.Get(f.k.site(site))
+		if err != nil {
+			return err
+		}
+		if siteRole(desc) == RolePrimary {
+			b, e := f.k.siteAckRange()
+			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+				if err != nil {
+					return err
+				}
+				if decU64(kv.Value) >= cur.Gen {
+					continue
+				}
+				sess, err := f.lastString(kv.Key)
+				if err != nil {
+					return err
+				}
+				if s, err := tx.Get(f.k.session(sess)); err != nil {
+					return err
+				} else if s != nil {
+					state = BackfillWaiting
+					return nil
+				}
+			}
+		}
+		b := f.k.chunk(cur.Ino, cur.Idx)
+		_, e := tuple.Range(f.k.pack("chunk"))
+		n := 0
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: backfillPage}) {
+			if err != nil {
+				return err
+			}
+			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 3 {
+				return fmt.Errorf("corrupt chunk key")
+			}
+			ino, _ := el[1].(int64)
+			idx, _ := el[2].(int64)
+			refs, err := decodeChunk(kv.Value)
+			if err != nil {
+				return err
+			}
+			for _, r := range refs {
+				if r.ID != 0 {
+					f.putReplJob(tx, site, r.ID, int64(r.Len))
+				}
+			}
+			cur.Ino, cur.Idx = uint64(ino), idx+1
+			n++
+		}
+		if n < backfillPage {
+			tx.Clear(f.k.backfill(site))
+			return nil
+		}
+		tx.Set(f.k.backfill(site), encodeBackfill(cur))
+		state = BackfillMore
+		return nil
+	})
+	return state, err
+}
+
+// PublishSiteState records this mount's view of a site (breaker state,
+// latency) for `hafs status`; state is routing's JSON.
+func (f *FS) PublishSiteState(ctx context.Context, site string, state []byte) error {
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		if v, err := tx.Get(f.k.site(site)); err != nil || v == nil {
+			return err
+		}
+		tx.Set(f.k.siteState(site), state)
+		return nil
+	})
+}
+
+// SiteStates returns the last state each site's mounts published.
+func (f *FS) SiteStates(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		clear(out)
+		recs, err := f.sitesTx(tx)
+		if err != nil {
+			return err
+		}
+		for _, s := range recs {
+			v, err := tx.Get(f.k.siteState(s.Name))
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				out[s.Name] = v
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Watch returns a watch on key, which fires when a later commit changes it.
+func (f *FS) Watch(ctx context.Context, key []byte) (fdbstore.Watch, error) {
+	var w fdbstore.Watch
+	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		if w != nil {
+			w.Cancel()
+		}
+		if _, err := tx.Get(key); err != nil {
+			return err
+		}
+		w = tx.Watch(key)
+		return nil
+	})
+	if err != nil {
+		if w != nil {
+			w.Cancel()
+		}
+		return nil, err
+	}
+	return w, nil
+}

@@ -1,0 +1,327 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// Background work of a router, all of it driven by the store's durable
+// rows, so any mount (or the admin tool) may do it and a restart loses
+// nothing: following the site set, probing sites, copying queued
+// replication jobs, deleting per-site deletions, backfilling new sites.
+
+// idleWait bounds how long a site's worker sleeps without a wake-up; the
+// job counter's watch usually wakes it first.
+const idleWait = 2 * time.Second
+
+// Run does the router's background work until ctx ends: it follows the
+// site set (acknowledging each new generation once no upload uses the old
+// one), probes every site each HealthInterval, and runs one worker per
+// site draining its replication and deletion queues.
+func (r *Router) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.follow(ctx) }()
+	go func() { defer wg.Done(); r.probe(ctx) }()
+	workers := map[string]context.CancelFunc{}
+	sync := func() {
+		v := r.current()
+		live := map[string]bool{}
+		for _, s := range v.sites {
+			live[s.Name] = true
+			if _, ok := workers[s.Name]; !ok {
+				wctx, cancel := context.WithCancel(ctx)
+				workers[s.Name] = cancel
+				wg.Add(1)
+				go func() { defer wg.Done(); r.siteWorker(wctx, s.Name) }()
+			}
+		}
+		for name, cancel := range workers {
+			if !live[name] {
+				cancel()
+				delete(workers, name)
+			}
+		}
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		sync()
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// follow reloads the site set whenever its generation changes and
+// acknowledges it (see meta.AckSites) once the uploads that started with
+// the previous set have finished.
+func (r *Router) follow(ctx context.Context) {
+	acked := uint64(1<<64 - 1)
+	for ctx.Err() == nil {
+		old, err := r.reload(ctx)
+		if err != nil {
+			r.log.Warn("reload sites", "err", err)
+		}
+		if old != nil {
+			old.inflight.Wait()
+		}
+		v := r.current()
+		if v.gen != acked {
+			switch err := r.m.AckSites(ctx, v.gen); {
+			case errors.Is(err, meta.ErrStaleSites):
+				continue
+			case err != nil:
+				r.log.Warn("acknowledge site set", "err", err)
+			default:
+				acked = v.gen
+				if old != nil {
+					r.log.Info("site set changed", "sites", r.String(), "generation", v.gen)
+				}
+			}
+		}
+		w, err := r.m.Watch(ctx, r.m.SiteGenKey())
+		if err != nil {
+			wait(ctx, idleWait)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.Done():
+		case <-time.After(30 * time.Second):
+		}
+		w.Cancel()
+	}
+}
+
+// siteState is what a mount publishes about a site for `hafs status`.
+type siteState struct {
+	Breaker   string    `json:"breaker"`
+	Healthy   bool      `json:"healthy"`
+	LatencyMS float64   `json:"latency_ms"`
+	Session   string    `json:"session"`
+	At        time.Time `json:"at"`
+}
+
+// publishEvery is how often a mount republishes a site's state that did
+// not change.
+const publishEvery = 10 * time.Second
+
+// probe checks every site each HealthInterval through its breaker (so an
+// open breaker's probe is this one when nothing else asks), feeding the
+// latency average, and publishes changes of state.
+func (r *Router) probe(ctx context.Context) {
+	type pub struct {
+		st siteState
+		at time.Time
+	}
+	last := map[string]pub{}
+	for {
+		for _, s := range r.current().sites {
+			r.probeSite(ctx, s)
+			if ctx.Err() != nil {
+				return
+			}
+			st := siteState{Breaker: s.br.State().String(), Healthy: s.healthy.Load(), Session: r.m.SessionID()}
+			if l := s.lat(); l == l {
+				st.LatencyMS = l * 1000
+			}
+			p, ok := last[s.Name]
+			if ok && p.st.Breaker == st.Breaker && p.st.Healthy == st.Healthy && time.Since(p.at) < publishEvery {
+				continue
+			}
+			st.At = time.Now().UTC()
+			raw, _ := json.Marshal(st)
+			if err := r.m.PublishSiteState(ctx, s.Name, raw); err == nil {
+				last[s.Name] = pub{st, time.Now()}
+			}
+		}
+		if !wait(ctx, r.opts.HealthInterval) {
+			return
+		}
+	}
+}
+
+// probeTimeout bounds one health probe.
+const probeTimeout = 5 * time.Second
+
+func (r *Router) probeSite(ctx context.Context, s *siteConn) {
+	// The timeout lives inside the call: a probe that times out is a
+	// failure of the site, not a caller giving up.
+	_ = r.call(ctx, s, "health", true, func(o ObjectStore) error {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		return o.Health(pctx)
+	})
+}
+
+// ProbeOnce probes every site once, at the same time, updating health and
+// latency (for tools that show them without running the router).
+func (r *Router) ProbeOnce(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, s := range r.current().sites {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.probeSite(ctx, s) }()
+	}
+	wg.Wait()
+}
+
+// wait sleeps d or until ctx ends; it reports whether ctx is still live.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// claimBatch is how many jobs a worker claims at once.
+const claimBatch = 32
+
+// siteWorker drains one site's queues: backfill, deletions, copies. It
+// backs off (capped, with jitter) while the site or its sources fail.
+func (r *Router) siteWorker(ctx context.Context, name string) {
+	attempt := 0
+	for ctx.Err() == nil {
+		did, err := r.WorkOnce(ctx, name)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d := Backoff(attempt, 100*time.Millisecond, 30*time.Second, nil)
+			attempt++
+			r.log.Debug("site queue: will retry", "site", name, "err", err, "in", d)
+			wait(ctx, d)
+			continue
+		}
+		attempt = 0
+		if did {
+			continue
+		}
+		w, werr := r.m.Watch(ctx, r.m.ReplJobsKey(name))
+		if werr != nil {
+			wait(ctx, idleWait)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.Done():
+		case <-time.After(idleWait):
+		}
+		w.Cancel()
+	}
+}
+
+// WorkOnce does one round of site name's queued work: a backfill step,
+// a page of deletions, a batch of copies. It reports whether it did any.
+func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
+	var dest *siteConn
+	for _, s := range r.current().sites {
+		if s.Name == name {
+			dest = s
+		}
+	}
+	if dest == nil {
+		return false, nil
+	}
+	did := false
+	st, err := r.m.Backfill(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	did = st == meta.BackfillMore
+	n, err := r.deleteQueued(ctx, dest)
+	if err != nil {
+		return did || n > 0, err
+	}
+	did = did || n > 0
+	if dest.br.State() == Open {
+		return did, nil
+	}
+	jobs, err := r.m.ClaimReplication(ctx, name, claimBatch)
+	if err != nil || len(jobs) == 0 {
+		return did, err
+	}
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, r.opts.Copies)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = r.copyJob(ctx, dest, j)
+		}()
+	}
+	wg.Wait()
+	return true, errors.Join(errs...)
+}
+
+// copyJob copies one object to dest from the best other site.
+func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) error {
+	key := r.opts.ObjectKey(j.ID)
+	data, err := r.get(ctx, key, 0, -1, nil, dest.Name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// No site has it: the slice was deleted meanwhile (its job is then
+		// gone too) or its data is lost, which fsck reports; nothing to copy.
+		r.log.Warn("replication source missing on every site", "site", dest.Name, "object", key)
+	case err != nil:
+		return err
+	default:
+		err = r.call(ctx, dest, "put", false, func(o ObjectStore) error { return o.Put(ctx, key, data) })
+		if err != nil {
+			return err
+		}
+		r.met.replicated(dest.Name, len(data))
+	}
+	_, err = r.m.FinishReplication(ctx, j)
+	return err
+}
+
+// deleteQueued deletes a page of dest's queued deletions.
+func (r *Router) deleteQueued(ctx context.Context, dest *siteConn) (int, error) {
+	ids, err := r.m.SiteDeletions(ctx, dest.Name, 256)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	if dest.br.State() == Open {
+		return 0, nil
+	}
+	done := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			key := r.opts.ObjectKey(id)
+			errs[i] = r.call(ctx, dest, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
+			done[i] = errs[i] == nil
+		}()
+	}
+	wg.Wait()
+	var ok []uint64
+	for i, id := range ids {
+		if done[i] {
+			ok = append(ok, id)
+		}
+	}
+	if err := r.m.DoneSiteDeletions(ctx, dest.Name, ok); err != nil {
+		return 0, err
+	}
+	return len(ok), errors.Join(errs...)
+}

@@ -1,0 +1,572 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+)
+
+// RouterOptions tune a Router. ObjectKey and ParseKey are required: they
+// map slice ids to object keys (the data path owns the naming).
+type RouterOptions struct {
+	ObjectKey func(id uint64) string
+	ParseKey  func(key string) (uint64, bool)
+	// Open connects to a site (default: OpenS3 with RouterAttempts
+	// attempts per request, so a dead site is left quickly for the next).
+	Open   func(ctx context.Context, s Site) (ObjectStore, error)
+	Logger *slog.Logger
+	// Copies is how many replication copies run at once (default 4).
+	Copies int
+	// BreakerThreshold consecutive failures open a site's breaker
+	// (default 3); it stays open BreakerCooldown (default 5 s).
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	// HealthInterval is how often every site is probed (default 1 s).
+	HealthInterval time.Duration
+}
+
+// RouterAttempts is how many times a router's S3 client tries one request
+// before the router moves on to the next site.
+const RouterAttempts = 2
+
+// Router is an ObjectStore over every site of a filesystem: writes reach
+// every primary before they are acknowledged, reads go to the nearest
+// healthy site and fail over, deletions and replication go through the
+// store's durable queues. Its site set follows the store (see Run).
+type Router struct {
+	m    *meta.FS
+	opts RouterOptions
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	view  *view
+	conns map[string]*siteConn // by name; kept across views for breaker and latency
+
+	met *routerMetrics
+}
+
+// view is the site set and policy of one generation. Uploads hold it
+// (inflight) so that a newer generation is acknowledged only once no
+// upload still writes with the older set.
+type view struct {
+	gen      uint64
+	sites    []*siteConn
+	policy   Policy
+	inflight sync.WaitGroup
+}
+
+// siteConn is one site with its client and its measured state.
+type siteConn struct {
+	Site
+	desc string
+	obj  ObjectStore
+	br   *Breaker
+	// latency is the EWMA of request latency in seconds (float64 bits);
+	// NaN until measured.
+	latency atomic.Uint64
+	healthy atomic.Bool
+}
+
+func (s *siteConn) lat() float64 { return math.Float64frombits(s.latency.Load()) }
+
+// ewmaAlpha weighs a new latency sample: with 0.3, a lasting change shows
+// in the average within a few samples.
+const ewmaAlpha = 0.3
+
+func (s *siteConn) observe(d time.Duration) {
+	for {
+		old := s.latency.Load()
+		o := math.Float64frombits(old)
+		v := d.Seconds()
+		if !math.IsNaN(o) {
+			v = ewmaAlpha*v + (1-ewmaAlpha)*o
+		}
+		if s.latency.CompareAndSwap(old, math.Float64bits(v)) {
+			return
+		}
+	}
+}
+
+// NewRouter opens every site of filesystem m.
+func NewRouter(ctx context.Context, m *meta.FS, opts RouterOptions) (*Router, error) {
+	if opts.ObjectKey == nil || opts.ParseKey == nil {
+		return nil, errors.New("routing: RouterOptions needs ObjectKey and ParseKey")
+	}
+	if opts.Open == nil {
+		opts.Open = func(ctx context.Context, s Site) (ObjectStore, error) {
+			return OpenS3(ctx, s, WithAttempts(RouterAttempts), WithHeaderTimeout(10*time.Second))
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Copies <= 0 {
+		opts.Copies = 4
+	}
+	if opts.BreakerThreshold <= 0 {
+		opts.BreakerThreshold = 3
+	}
+	if opts.BreakerCooldown <= 0 {
+		opts.BreakerCooldown = 5 * time.Second
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = time.Second
+	}
+	r := &Router{m: m, opts: opts, log: opts.Logger, conns: map[string]*siteConn{}}
+	r.met = newRouterMetrics(r)
+	if _, err := r.reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// reload reads the site set and policy and swaps them in; it returns the
+// view replaced (nil when the generation did not change).
+func (r *Router) reload(ctx context.Context) (*view, error) {
+	sv, err := r.m.LoadSites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read sites: %w", err)
+	}
+	r.mu.Lock()
+	cur := r.view
+	r.mu.Unlock()
+	if cur != nil && cur.gen == sv.Gen {
+		return nil, nil
+	}
+	v := &view{gen: sv.Gen}
+	for name, raw := range sv.Rules {
+		var rule Rule
+		if err := json.Unmarshal(raw, &rule); err != nil {
+			return nil, fmt.Errorf("policy rule %q: corrupt record: %w", name, err)
+		}
+		v.policy = append(v.policy, rule)
+	}
+	for _, rec := range sv.Sites {
+		sc, err := r.conn(ctx, rec)
+		if err != nil {
+			return nil, err
+		}
+		v.sites = append(v.sites, sc)
+	}
+	r.mu.Lock()
+	old := r.view
+	r.view = v
+	keep := map[string]bool{}
+	for _, s := range v.sites {
+		keep[s.Name] = true
+	}
+	for name := range r.conns {
+		if !keep[name] {
+			delete(r.conns, name)
+		}
+	}
+	r.mu.Unlock()
+	return old, nil
+}
+
+// conn returns the client of a site, reusing the open one while its
+// description is unchanged.
+func (r *Router) conn(ctx context.Context, rec meta.SiteRecord) (*siteConn, error) {
+	r.mu.Lock()
+	sc := r.conns[rec.Name]
+	r.mu.Unlock()
+	if sc != nil && sc.desc == string(rec.Desc) {
+		return sc, nil
+	}
+	var s Site
+	if err := json.Unmarshal(rec.Desc, &s); err != nil {
+		return nil, fmt.Errorf("site %q: corrupt record: %w", rec.Name, err)
+	}
+	s.Name = rec.Name
+	obj, err := r.opts.Open(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	sc = &siteConn{Site: s, desc: string(rec.Desc), obj: obj,
+		br: NewBreaker(r.opts.BreakerThreshold, r.opts.BreakerCooldown, nil)}
+	sc.latency.Store(math.Float64bits(math.NaN()))
+	sc.healthy.Store(true)
+	r.mu.Lock()
+	r.conns[rec.Name] = sc
+	r.mu.Unlock()
+	return sc, nil
+}
+
+// current returns the view in use.
+func (r *Router) current() *view {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.view
+}
+
+// acquire returns the view in use, held for an upload.
+func (r *Router) acquire() *view {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.view.inflight.Add(1)
+	return r.view
+}
+
+// call sends one request to a site through its breaker, measuring it. A
+// not-found is an answer, not a failure; a cancelled request counts for
+// neither.
+func (r *Router) call(ctx context.Context, sc *siteConn, op string, timed bool, fn func(ObjectStore) error) error {
+	if !sc.br.Allow() {
+		r.met.refused(sc.Name, op)
+		return fmt.Errorf("site %s: circuit breaker open: %w", sc.Name, ErrUnavailable)
+	}
+	start := time.Now()
+	err := fn(sc.obj)
+	d := time.Since(start)
+	switch {
+	case err == nil || errors.Is(err, ErrNotFound):
+		sc.br.Done(true)
+		sc.healthy.Store(true)
+		if timed {
+			sc.observe(d)
+		}
+	case ctx.Err() != nil:
+		sc.br.Release()
+	default:
+		sc.br.Done(false)
+		sc.healthy.Store(false)
+		r.met.failed(sc.Name, op)
+	}
+	r.met.request(sc.Name, op, d)
+	return err
+}
+
+// Put stores data on every primary site at once and returns when all have
+// it; the commit that follows queues the copies to the other sites.
+func (r *Router) Put(ctx context.Context, key string, data []byte) error {
+	v := r.acquire()
+	defer v.inflight.Done()
+	var targets []*siteConn
+	for _, s := range v.sites {
+		if s.Role == RolePrimary {
+			targets = append(targets, s)
+		}
+	}
+	if len(targets) == 0 {
+		return fmt.Errorf("put %s: no primary site: %w", key, ErrUnavailable)
+	}
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, s := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.call(ctx, s, "put", false, func(o ObjectStore) error { return o.Put(ctx, key, data) })
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+type pathKey struct{}
+
+// WithPath tells the router which file a read is for (relative to the
+// filesystem root), so that policy rules can choose its sites.
+func WithPath(ctx context.Context, path string) context.Context {
+	return context.WithValue(ctx, pathKey{}, path)
+}
+
+// PathFrom returns the path WithPath set, or "".
+func PathFrom(ctx context.Context) string {
+	p, _ := ctx.Value(pathKey{}).(string)
+	return p
+}
+
+// latencyBucket rounds latency so that sites within a couple of
+// milliseconds rank by role, not by noise.
+const latencyBucket = 2 * time.Millisecond
+
+// readOrder returns the sites to read from, best first, and the rule that
+// chose them. A rule's roles order the sites by role, nearest first within
+// a role; without a rule, primary and burst sites rank by latency (role
+// breaking ties) and backups come last. Sites whose breaker is open go to
+// the end: they are only tried if their cool-down has ended.
+func readOrder(v *view, path string) ([]*siteConn, string) {
+	roles, rule := v.policy.Choose(path, OpRead)
+	rank := func(role string) int {
+		if i := slices.Index(roles, role); i >= 0 {
+			return i
+		}
+		return -1
+	}
+	var out []*siteConn
+	for _, s := range v.sites {
+		if rank(s.Role) >= 0 {
+			out = append(out, s)
+		}
+	}
+	bucket := func(s *siteConn) int64 {
+		l := s.lat()
+		if math.IsNaN(l) {
+			return math.MaxInt64
+		}
+		return int64(l * float64(time.Second) / float64(latencyBucket))
+	}
+	group := func(s *siteConn) int {
+		if rule != "" {
+			return rank(s.Role)
+		}
+		if s.Role == RoleBackup {
+			return 1
+		}
+		return 0
+	}
+	open := func(s *siteConn) int {
+		if s.br.State() == Open {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(out, func(a, b *siteConn) int {
+		if c := open(a) - open(b); c != 0 {
+			return c
+		}
+		if c := group(a) - group(b); c != 0 {
+			return c
+		}
+		if ba, bb := bucket(a), bucket(b); ba != bb {
+			if ba < bb {
+				return -1
+			}
+			return 1
+		}
+		if c := rank(a.Role) - rank(b.Role); c != 0 {
+			return c
+		}
+		return 0
+	})
+	return out, rule
+}
+
+// Get reads from the best site that answers (see readOrder).
+func (r *Router) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	return r.get(ctx, key, off, n, nil, "")
+}
+
+// GetVerified reads like Get and checks the data with verify: data that
+// fails it is read from the next site instead, and the bad copy is queued
+// for repair.
+func (r *Router) GetVerified(ctx context.Context, key string, off, n int64, verify func([]byte) error) ([]byte, error) {
+	return r.get(ctx, key, off, n, verify, "")
+}
+
+// smallRead bounds the reads whose time counts as latency: a large read's
+// time is mostly transfer.
+const smallRead = 1 << 20
+
+func (r *Router) get(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string) ([]byte, error) {
+	order, _ := readOrder(r.current(), PathFrom(ctx))
+	var errs []error
+	missing := 0
+	var bad []*siteConn
+	for _, s := range order {
+		if s.Name == skip {
+			continue
+		}
+		var data []byte
+		err := r.call(ctx, s, "get", n >= 0 && n <= smallRead, func(o ObjectStore) error {
+			var err error
+			data, err = o.Get(ctx, key, off, n)
+			return err
+		})
+		if errors.Is(err, ErrNotFound) {
+			missing++
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if verify != nil {
+			if verr := verify(data); verr != nil {
+				r.met.corrupt(s.Name)
+				r.log.Error("bad copy of a block: reading it from the next site and queuing a repair",
+					"site", s.Name, "object", key, "err", verr)
+				bad = append(bad, s)
+				errs = append(errs, fmt.Errorf("site %s: %w", s.Name, verr))
+				continue
+			}
+		}
+		r.repair(ctx, key, s, bad)
+		return data, nil
+	}
+	if len(errs) == 0 && missing > 0 {
+		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%s: no site to read from: %w", key, ErrUnavailable)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// repair queues fresh copies of key to the sites whose copies were bad.
+func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*siteConn) {
+	if len(bad) == 0 {
+		return
+	}
+	id, ok := r.opts.ParseKey(key)
+	if !ok {
+		return
+	}
+	size, err := good.obj.Head(ctx, key)
+	if err != nil {
+		size = 0
+	}
+	for _, s := range bad {
+		if err := r.m.QueueRepair(ctx, s.Name, id, size); err != nil {
+			r.log.Warn("queue repair", "site", s.Name, "object", key, "err", err)
+		}
+	}
+}
+
+// Head returns the size of key from the first site that has it.
+func (r *Router) Head(ctx context.Context, key string) (int64, error) {
+	order, _ := readOrder(r.current(), "")
+	var errs []error
+	for _, s := range order {
+		var size int64
+		err := r.call(ctx, s, "head", true, func(o ObjectStore) error {
+			var err error
+			size, err = o.Head(ctx, key)
+			return err
+		})
+		if err == nil {
+			return size, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return 0, errors.Join(errs...)
+	}
+	return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+}
+
+// Delete deletes key from every site. The deletion first becomes one
+// durable row per site (cancelling pending copies), so a site that fails
+// now keeps its row and is retried by Run until it answers; Delete then
+// returns nil. Keys that are not slice objects are deleted directly.
+func (r *Router) Delete(ctx context.Context, key string) error {
+	id, ok := r.opts.ParseKey(key)
+	v := r.current()
+	if !ok {
+		var errs []error
+		for _, s := range v.sites {
+			errs = append(errs, r.call(ctx, s, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) }))
+		}
+		return errors.Join(errs...)
+	}
+	names, err := r.m.FanOutDeletion(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	var wg sync.WaitGroup
+	for _, s := range v.sites {
+		if !slices.Contains(names, s.Name) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := r.call(ctx, s, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
+			if err == nil {
+				err = r.m.DoneSiteDeletions(ctx, s.Name, []uint64{id})
+			}
+			if err != nil {
+				r.log.Debug("site deletion left queued", "site", s.Name, "object", key, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// List lists the first primary site, which holds every live object.
+func (r *Router) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	for _, s := range r.current().sites {
+		if s.Role == RolePrimary {
+			return s.obj.List(ctx, prefix, fn)
+		}
+	}
+	return fmt.Errorf("list: no primary site: %w", ErrUnavailable)
+}
+
+// Health reports an error naming every primary site that does not answer
+// or whose breaker is open (it closes once a probe after its cool-down
+// succeeds).
+func (r *Router) Health(ctx context.Context) error {
+	var errs []error
+	for _, s := range r.current().sites {
+		if s.Role != RolePrimary {
+			continue
+		}
+		err := r.call(ctx, s, "health", true, func(o ObjectStore) error { return o.Health(ctx) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("primary site %s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Router) String() string {
+	v := r.current()
+	names := make([]string, len(v.sites))
+	for i, s := range v.sites {
+		names[i] = s.Name
+	}
+	return fmt.Sprintf("sites %v", names)
+}
+
+// SiteInfo is one site as a router sees it now.
+type SiteInfo struct {
+	Site
+	Healthy bool
+	Breaker BreakerState
+	// Latency is the moving average of measured latency; 0 until measured.
+	Latency time.Duration
+	Store   ObjectStore
+}
+
+// Sites returns the router's sites in name order.
+func (r *Router) Sites() []SiteInfo {
+	v := r.current()
+	out := make([]SiteInfo, 0, len(v.sites))
+	for _, s := range v.sites {
+		l := s.lat()
+		if math.IsNaN(l) {
+			l = 0
+		}
+		out = append(out, SiteInfo{Site: s.Site, Healthy: s.healthy.Load(), Breaker: s.br.State(),
+			Latency: time.Duration(l * float64(time.Second)), Store: s.obj})
+	}
+	return out
+}
+
+// ReadOrder returns the names of the sites a read of path would try, in
+// order, and the rule that chose them ("" for the default).
+func (r *Router) ReadOrder(path string) ([]string, string) {
+	order, rule := readOrder(r.current(), path)
+	names := make([]string, len(order))
+	for i, s := range order {
+		names[i] = s.Name
+	}
+	return names, rule
+}

@@ -1,0 +1,566 @@
+package routing_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/fdbstore/sqlitestore"
+	"github.com/hafs/hafs/routing"
+)
+
+// memStore is an in-memory site whose faults the test switches: these
+// unit tests drive the router's failure paths; the end-to-end tests use
+// real servers behind a fault proxy.
+type memStore struct {
+	name string
+	mu   sync.Mutex
+	objs map[string][]byte
+	down bool
+	lag  time.Duration
+	gets int
+}
+
+func newMem(name string) *memStore { return &memStore{name: name, objs: map[string][]byte{}} }
+
+func (s *memStore) fail() error {
+	s.mu.Lock()
+	down, lag := s.down, s.lag
+	s.mu.Unlock()
+	time.Sleep(lag) // the fault being simulated: a slow site
+	if down {
+		return fmt.Errorf("%s: connection refused: %w", s.name, routing.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *memStore) set(down bool, lag time.Duration) {
+	s.mu.Lock()
+	s.down, s.lag = down, lag
+	s.mu.Unlock()
+}
+
+func (s *memStore) Put(_ context.Context, key string, data []byte) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objs[key] = bytes.Clone(data)
+	return nil
+}
+
+func (s *memStore) Get(_ context.Context, key string, off, n int64) ([]byte, error) {
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	d, ok := s.objs[key]
+	if !ok {
+		return nil, fmt.Errorf("%s %s: %w", s.name, key, routing.ErrNotFound)
+	}
+	if n < 0 {
+		n = int64(len(d)) - off
+	}
+	return bytes.Clone(d[off : off+n]), nil
+}
+
+func (s *memStore) Delete(_ context.Context, key string) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objs, key)
+	return nil
+}
+
+func (s *memStore) Head(_ context.Context, key string) (int64, error) {
+	if err := s.fail(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.objs[key]
+	if !ok {
+		return 0, routing.ErrNotFound
+	}
+	return int64(len(d)), nil
+}
+
+func (s *memStore) List(_ context.Context, prefix string, fn func(routing.Object) error) error {
+	s.mu.Lock()
+	var keys []string
+	for k := range s.objs {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	s.mu.Unlock()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := fn(routing.Object{Key: k}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStore) Health(context.Context) error { return s.fail() }
+func (s *memStore) String() string               { return s.name }
+
+func (s *memStore) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.objs[key]
+	return ok
+}
+
+func (s *memStore) poke(key, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objs[key] = []byte(v)
+}
+
+func (s *memStore) getCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets
+}
+
+func (s *memStore) peek(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.objs[key])
+}
+
+func objKey(id uint64) string { return fmt.Sprintf("blk/%d", id) }
+
+func parseKey(k string) (uint64, bool) {
+	var id uint64
+	_, err := fmt.Sscanf(k, "blk/%d", &id)
+	return id, err == nil
+}
+
+// rig is a filesystem with object sites held in memory.
+type rig struct {
+	m     *meta.FS
+	sites map[string]*memStore
+	r     *routing.Router
+	ino   uint64
+}
+
+func newRig(t *testing.T, sites ...string) *rig {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"), sqlitestore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	layout := meta.DataLayout{ChunkSize: 1 << 20, BlockSize: 1 << 20, PageSize: 4096, InlineMax: 0}
+	descs := map[string][]byte{}
+	g := &rig{sites: map[string]*memStore{}}
+	for _, nr := range sites {
+		name, role, _ := strings.Cut(nr, ":")
+		descs[name], _ = json.Marshal(routing.Site{Name: name, Role: role, Endpoint: "mem://" + name, Bucket: name})
+		g.sites[name] = newMem(name)
+	}
+	if _, err := meta.MkfsWith(ctx, s, "t", meta.MkfsOptions{Data: &layout, Sites: descs}); err != nil {
+		t.Fatal(err)
+	}
+	if g.m, err = meta.Open(ctx, s, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.StartSession(ctx, meta.SessionInfo{Hostname: "test"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	g.r = g.router(t)
+	a, err := g.m.Create(ctx, meta.RootIno, "f", meta.NewNode{Mode: 0o100644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ino = a.Ino
+	return g
+}
+
+func (g *rig) router(t *testing.T) *routing.Router {
+	t.Helper()
+	r, err := routing.NewRouter(context.Background(), g.m, routing.RouterOptions{
+		ObjectKey: objKey, ParseKey: parseKey, BreakerThreshold: 2, BreakerCooldown: time.Hour,
+		Open: func(_ context.Context, s routing.Site) (routing.ObjectStore, error) {
+			if g.sites[s.Name] == nil {
+				g.sites[s.Name] = newMem(s.Name)
+			}
+			return g.sites[s.Name], nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// write puts a slice through the router and commits it, as s3tier does.
+func (g *rig) write(t *testing.T, data []byte) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	id, err := g.m.NewSlice(ctx, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.r.Put(ctx, objKey(id), data); err != nil {
+		t.Fatal(err)
+	}
+	ref := meta.SliceRef{ID: id, Len: uint32(len(data)), CRCs: []uint32{0}}
+	if _, _, err := g.m.CommitSlices(ctx, g.ino, []meta.ChunkWrite{{Index: 0, Slice: ref}}, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (g *rig) backlog(t *testing.T, site string) meta.Backlog {
+	t.Helper()
+	bl, err := g.m.Backlogs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bl[site]
+}
+
+// drain runs the router's queued work for site until none is left.
+func (g *rig) drain(t *testing.T, site string) error {
+	t.Helper()
+	for range 100 {
+		did, err := g.r.WorkOnce(context.Background(), site)
+		if err != nil || !did {
+			return err
+		}
+	}
+	t.Fatal("queue never drained")
+	return nil
+}
+
+func TestWritesReachPrimariesAndReplicate(t *testing.T) {
+	g := newRig(t, "a:primary", "b:primary", "c:burst", "d:backup")
+	id := g.write(t, []byte("hello"))
+	key := objKey(id)
+	if !g.sites["a"].has(key) || !g.sites["b"].has(key) {
+		t.Fatal("a write was acknowledged before every primary had it")
+	}
+	if g.sites["c"].has(key) || g.sites["d"].has(key) {
+		t.Fatal("replicas were written synchronously")
+	}
+	for _, s := range []string{"c", "d"} {
+		if bl := g.backlog(t, s); bl.Jobs != 1 || bl.Bytes != 5 || bl.Oldest.IsZero() {
+			t.Errorf("backlog of %s after one write: %+v, want 1 job of 5 bytes", s, bl)
+		}
+	}
+	if bl := g.backlog(t, "a"); bl.Jobs != 0 {
+		t.Errorf("a primary got a replication job: %+v", bl)
+	}
+	for _, s := range []string{"c", "d"} {
+		if err := g.drain(t, s); err != nil {
+			t.Fatal(err)
+		}
+		if !g.sites[s].has(key) {
+			t.Errorf("site %s lacks the block after its queue drained", s)
+		}
+		if bl := g.backlog(t, s); bl.Jobs != 0 || bl.Bytes != 0 {
+			t.Errorf("backlog of %s after draining: %+v", s, bl)
+		}
+	}
+}
+
+func TestPrimaryDownFailsWrites(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	g.sites["a"].set(true, 0)
+	id, err := g.m.NewSlice(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.r.Put(context.Background(), objKey(id), []byte("abc")); !errors.Is(err, routing.ErrUnavailable) {
+		t.Fatalf("put with the primary down: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestReadFailover(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	id := g.write(t, []byte("payload"))
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	g.sites["a"].set(true, 0)
+	for i := range 4 {
+		got, err := g.r.Get(context.Background(), objKey(id), 0, -1)
+		if err != nil || string(got) != "payload" {
+			t.Fatalf("read %d with the primary down: %q, %v", i, got, err)
+		}
+	}
+	if st := g.r.Sites()[0].Breaker; st != routing.Open {
+		t.Errorf("breaker of the dead primary after 4 reads: %v, want open", st)
+	}
+}
+
+func TestNotFoundIsNotAFailure(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	for range 5 {
+		if _, err := g.r.Get(context.Background(), objKey(999), 0, -1); !errors.Is(err, routing.ErrNotFound) {
+			t.Fatalf("get of a missing object: %v, want ErrNotFound", err)
+		}
+	}
+	for _, s := range g.r.Sites() {
+		if s.Breaker != routing.Closed || !s.Healthy {
+			t.Errorf("site %s after not-found answers: breaker %v healthy %v", s.Name, s.Breaker, s.Healthy)
+		}
+	}
+}
+
+func TestBadCopyIsReadElsewhereAndRepaired(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	id := g.write(t, []byte("good data"))
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	g.sites["a"].poke(objKey(id), "bad! data")
+	verify := func(b []byte) error {
+		if string(b) != "good data" {
+			return errors.New("checksum mismatch")
+		}
+		return nil
+	}
+	got, err := g.r.GetVerified(context.Background(), objKey(id), 0, -1, verify)
+	if err != nil || string(got) != "good data" {
+		t.Fatalf("verified read with a bad primary copy: %q, %v", got, err)
+	}
+	if bl := g.backlog(t, "a"); bl.Jobs != 1 {
+		t.Fatalf("no repair queued for the bad copy: %+v", bl)
+	}
+	if err := g.drain(t, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["a"].peek(objKey(id)) != "good data" {
+		t.Errorf("bad copy not repaired: %q", g.sites["a"].peek(objKey(id)))
+	}
+	// Every copy bad: an error, never the bad data.
+	for _, s := range g.sites {
+		s.poke(objKey(id), "bad! data")
+	}
+	if got, err := g.r.GetVerified(context.Background(), objKey(id), 0, -1, verify); err == nil {
+		t.Errorf("every copy bad: got %q and no error", got)
+	}
+}
+
+func TestDeleteReachesSiteThatWasDown(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	id := g.write(t, []byte("x"))
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	g.sites["b"].set(true, 0)
+	if err := g.r.Delete(context.Background(), objKey(id)); err != nil {
+		t.Fatalf("delete with a site down: %v (the deletion must stay queued for it instead)", err)
+	}
+	if g.sites["a"].has(objKey(id)) {
+		t.Error("the live site still has the deleted block")
+	}
+	if bl := g.backlog(t, "b"); bl.Deletions != 1 {
+		t.Fatalf("deletions queued for the down site: %d, want 1", bl.Deletions)
+	}
+	// A new router (a remount) while the site is still down keeps it.
+	g.r = g.router(t)
+	if err := g.drain(t, "b"); err == nil {
+		t.Error("draining a down site reported success")
+	}
+	g.sites["b"].set(false, 0)
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["b"].has(objKey(id)) {
+		t.Error("the deleted block came back through the site that was down")
+	}
+}
+
+func TestDeleteCancelsPendingCopy(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	id := g.write(t, []byte("x"))
+	ctx := context.Background()
+	jobs, err := g.m.ClaimReplication(ctx, "b", 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	// The copy lands after the deletion was fanned out and done on b.
+	if err := g.r.Delete(ctx, objKey(id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.sites["b"].Put(ctx, objKey(id), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	live, err := g.m.FinishReplication(ctx, jobs[0])
+	if err != nil || live {
+		t.Fatalf("finish of a cancelled copy: live %v, %v", live, err)
+	}
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["b"].has(objKey(id)) {
+		t.Error("a copy that raced its block's deletion was left behind")
+	}
+	if bl := g.backlog(t, "b"); bl.Jobs != 0 || bl.Bytes != 0 {
+		t.Errorf("backlog after the cancelled copy: %+v", bl)
+	}
+}
+
+func TestClaimsExcludeOtherLiveClients(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	g.write(t, []byte("x"))
+	ctx := context.Background()
+	jobs, err := g.m.ClaimReplication(ctx, "b", 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	other, err := meta.Open(ctx, g.m.Store(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.StartSession(ctx, meta.SessionInfo{Hostname: "other"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.ClaimReplication(ctx, "b", 10); err != nil || len(got) != 0 {
+		t.Fatalf("a second client claimed a job a live client holds: %v %v", got, err)
+	}
+	if err := g.m.EndSession(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.ClaimReplication(ctx, "b", 10); err != nil || len(got) != 1 {
+		t.Fatalf("the job of a client that is gone was not claimable: %v %v", got, err)
+	}
+}
+
+func TestBackfillOfAddedSite(t *testing.T) {
+	g := newRig(t, "a:primary")
+	var ids []uint64
+	for i := range 5 {
+		ids = append(ids, g.write(t, []byte{byte(i)}))
+	}
+	ctx := context.Background()
+	desc, _ := json.Marshal(routing.Site{Name: "c", Role: "burst", Endpoint: "mem://c", Bucket: "c"})
+	if err := g.m.AddSite(ctx, "c", desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.AddSite(ctx, "c", desc); !errors.Is(err, meta.ErrSiteExists) {
+		t.Errorf("adding a site twice: %v, want ErrSiteExists", err)
+	}
+	g.r = g.router(t)
+	if err := g.drain(t, "c"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		// The chunk list holds only the last slice: earlier ones were
+		// overwritten and queued for deletion, not backfilled.
+		if id == ids[len(ids)-1] && !g.sites["c"].has(objKey(id)) {
+			t.Errorf("backfill missed live slice %d", id)
+		}
+	}
+	if bl := g.backlog(t, "c"); bl.Backfill || bl.Jobs != 0 {
+		t.Errorf("after the backfill: %+v", bl)
+	}
+	if err := g.m.RemoveSite(ctx, "a"); !errors.Is(err, meta.ErrLastPrimary) {
+		t.Errorf("removing the last primary: %v, want ErrLastPrimary", err)
+	}
+	if err := g.m.RemoveSite(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.RemoveSite(ctx, "c"); !errors.Is(err, meta.ErrNoSite) {
+		t.Errorf("removing a removed site: %v, want ErrNoSite", err)
+	}
+}
+
+func TestPrimaryBackfillWaitsForWriters(t *testing.T) {
+	g := newRig(t, "a:primary")
+	ctx := context.Background()
+	// This client writes with the site set of generation 0.
+	if err := g.m.AckSites(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := json.Marshal(routing.Site{Name: "p2", Role: "primary", Endpoint: "mem://p2", Bucket: "p2"})
+	if err := g.m.AddSite(ctx, "p2", desc); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := g.m.Backfill(ctx, "p2"); err != nil || st != meta.BackfillWaiting {
+		t.Fatalf("backfill of a primary while a writer uses the old set: %v %v, want waiting", st, err)
+	}
+	if err := g.m.AckSites(ctx, 0); !errors.Is(err, meta.ErrStaleSites) {
+		t.Fatalf("acknowledging a stale set: %v", err)
+	}
+	v, err := g.m.LoadSites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.AckSites(ctx, v.Gen); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := g.m.Backfill(ctx, "p2"); err != nil || st != meta.BackfillDone {
+		t.Fatalf("backfill once every writer acknowledged: %v %v", st, err)
+	}
+}
+
+func TestReadsPreferNearestSite(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	id := g.write(t, []byte("x"))
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g.r.ProbeOnce(ctx)
+	if order, _ := g.r.ReadOrder(""); order[0] != "a" {
+		t.Fatalf("equal latency: order %v, want the primary first", order)
+	}
+	g.sites["a"].set(false, 30*time.Millisecond)
+	for range 10 {
+		g.r.ProbeOnce(ctx)
+	}
+	if order, _ := g.r.ReadOrder(""); order[0] != "b" {
+		t.Fatalf("primary 30 ms slower: order %v, want b first", order)
+	}
+	before := g.sites["b"].getCount()
+	if _, err := g.r.Get(ctx, objKey(id), 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["b"].getCount() != before+1 {
+		t.Error("the read did not go to the nearest site")
+	}
+	g.sites["a"].set(false, 0)
+	for range 10 {
+		g.r.ProbeOnce(ctx)
+	}
+	if order, _ := g.r.ReadOrder(""); order[0] != "a" {
+		t.Fatalf("latency back to normal: order %v, want the primary first again", order)
+	}
+}
+
+func TestPolicyOrdersReads(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst", "c:backup")
+	ctx := context.Background()
+	rule, _ := json.Marshal(routing.Rule{Name: "cold", Pattern: "archive/**", Ops: []string{"read"}, Roles: []string{"backup", "primary"}})
+	if err := g.m.AddRule(ctx, "cold", rule); err != nil {
+		t.Fatal(err)
+	}
+	g.r = g.router(t)
+	if order, r := g.r.ReadOrder("archive/2020/x"); strings.Join(order, ",") != "c,a" || r != "cold" {
+		t.Errorf("read order under the rule: %v by %q, want c,a by cold", order, r)
+	}
+	if order, r := g.r.ReadOrder("home/x"); strings.Join(order, ",") != "a,b,c" || r != "" {
+		t.Errorf("default read order: %v by %q, want a,b,c", order, r)
+	}
+}
