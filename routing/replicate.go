@@ -65,7 +65,6 @@ func (r *Router) Run(ctx context.Context) {
 // acknowledges it (see meta.AckSites) once the uploads that started with
 // the previous set have finished.
 func (r *Router) follow(ctx context.Context) {
-	acked := uint64(1<<64 - 1)
 	for ctx.Err() == nil {
 		old, err := r.reload(ctx)
 		if err != nil {
@@ -73,20 +72,10 @@ func (r *Router) follow(ctx context.Context) {
 		}
 		if old != nil {
 			old.inflight.Wait()
+			r.log.Info("site set changed", "sites", r.String(), "generation", r.current().gen)
 		}
-		v := r.current()
-		if v.gen != acked {
-			switch err := r.m.AckSites(ctx, v.gen); {
-			case errors.Is(err, meta.ErrStaleSites):
-				continue
-			case err != nil:
-				r.log.Warn("acknowledge site set", "err", err)
-			default:
-				acked = v.gen
-				if old != nil {
-					r.log.Info("site set changed", "sites", r.String(), "generation", v.gen)
-				}
-			}
+		if err := r.Acknowledge(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("acknowledge site set", "err", err)
 		}
 		w, err := r.m.Watch(ctx, r.m.SiteGenKey())
 		if err != nil {
@@ -99,6 +88,26 @@ func (r *Router) follow(ctx context.Context) {
 		case <-time.After(30 * time.Second):
 		}
 		w.Cancel()
+	}
+}
+
+// Acknowledge records, for a primary's backfill, that this client writes
+// with the current site set (see meta.AckSites), reloading first when the
+// set changed. A mount calls it before it serves, so none of its uploads
+// ever precedes its first acknowledgement.
+func (r *Router) Acknowledge(ctx context.Context) error {
+	for {
+		err := r.m.AckSites(ctx, r.current().gen)
+		if !errors.Is(err, meta.ErrStaleSites) {
+			return err
+		}
+		old, err := r.reload(ctx)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			old.inflight.Wait()
+		}
 	}
 }
 

@@ -489,8 +489,13 @@ func TestBackfillOfAddedSite(t *testing.T) {
 func TestPrimaryBackfillWaitsForWriters(t *testing.T) {
 	g := newRig(t, "a:primary")
 	ctx := context.Background()
-	// This client writes with the site set of generation 0.
+	// This client writes with the site set of generation 0, and has an
+	// upload in flight with it.
 	if err := g.m.AckSites(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	inflight, err := g.m.NewSlice(ctx, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	desc, _ := json.Marshal(routing.Site{Name: "p2", Role: "primary", Endpoint: "mem://p2", Bucket: "p2"})
@@ -508,6 +513,12 @@ func TestPrimaryBackfillWaitsForWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := g.m.AckSites(ctx, v.Gen); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := g.m.Backfill(ctx, "p2"); err != nil || st != meta.BackfillWaiting {
+		t.Fatalf("backfill of a primary while an upload that began before the new set is uncommitted: %v %v, want waiting", st, err)
+	}
+	if err := g.m.AbandonSlice(ctx, inflight, 1); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := g.m.Backfill(ctx, "p2"); err != nil || st != meta.BackfillDone {

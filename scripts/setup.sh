@@ -41,6 +41,7 @@ go mod download
 # The S3 server every integration test talks to: a real MinIO, built from
 # the Go module proxy (2.5 to 5 minutes on 2 cores) into bin/ once.
 minio_version=v0.0.0-20260212201848-7aac2a2c5b7c
+versitygw_version=v1.8.0
 if [[ "${1:-}" == "--test" ]]; then
 	if [[ -x bin/minio ]] || [[ -x "$(go env GOPATH)/bin/minio" ]] || command -v minio >/dev/null; then
 		:
@@ -48,5 +49,14 @@ if [[ "${1:-}" == "--test" ]]; then
 		echo "setup: building MinIO $minio_version into bin/ (a few minutes, once)"
 		mkdir -p bin
 		GOBIN="$PWD/bin" go install "github.com/minio/minio@$minio_version"
+	fi
+	# A second, different S3 implementation for the multi-site tests
+	# (about 1 minute to build).
+	if [[ -x bin/versitygw ]] || [[ -x "$(go env GOPATH)/bin/versitygw" ]] || command -v versitygw >/dev/null; then
+		:
+	else
+		echo "setup: building versitygw $versitygw_version into bin/ (about a minute, once)"
+		mkdir -p bin
+		GOBIN="$PWD/bin" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
 	fi
 fi

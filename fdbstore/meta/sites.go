@@ -273,9 +273,17 @@ func (f *FS) RemoveRule(ctx context.Context, name string) (bool, error) {
 // AckSites records that this client now writes with the site set of
 // generation gen, and that none of its uploads still uses an older set. It
 // fails with ErrStaleSites when gen is no longer current: the caller
-// reloads and acknowledges again. A primary's backfill waits for these
-// acknowledgements (see Backfill).
+// reloads and acknowledges again. It also records the next slice id this
+// client will hand out: an upload of a lower id may have gone to the old
+// set and still be uncommitted. A primary's backfill waits for both (see
+// Backfill). Without a session (admin tools) there is nothing to record.
 func (f *FS) AckSites(ctx context.Context, gen uint64) error {
+	if f.sess.id == "" {
+		return nil
+	}
+	f.sliceMu.Lock()
+	mark := f.sliceNext
+	f.sliceMu.Unlock()
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		cur, err := tx.Get(f.k.siteGen())
 		if err != nil {
@@ -284,7 +292,7 @@ func (f *FS) AckSites(ctx context.Context, gen uint64) error {
 		if decU64(cur) != gen {
 			return ErrStaleSites
 		}
-		tx.Set(f.k.siteAck(f.sess.id), u64(gen))
+		tx.Set(f.k.siteAck(f.sess.id), append(u64(gen), u64(mark)...))
 		return nil
 	})
 }
@@ -642,24 +650,13 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 			return err
 		}
 		if siteRole(desc) == RolePrimary {
-			b, e := f.k.siteAckRange()
-			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
-				if err != nil {
-					return err
-				}
-				if decU64(kv.Value) >= cur.Gen {
-					continue
-				}
-				sess, err := f.lastString(kv.Key)
-				if err != nil {
-					return err
-				}
-				if s, err := tx.Get(f.k.session(sess)); err != nil {
-					return err
-				} else if s != nil {
-					state = BackfillWaiting
-					return nil
-				}
+			wait, err := f.writersBehind(tx, cur.Gen)
+			if err != nil {
+				return err
+			}
+			if wait {
+				state = BackfillWaiting
+				return nil
 			}
 		}
 		b := f.k.chunk(cur.Ino, cur.Idx)
@@ -696,6 +693,46 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 		return nil
 	})
 	return state, err
+}
+
+// writersBehind reports whether a live client that writes objects may
+// still commit a slice uploaded with a site set older than gen: it has not
+// acknowledged gen, or an upload it started before its acknowledgement
+// (an intent below the slice id it recorded) is not committed yet.
+func (f *FS) writersBehind(tx fdbstore.Tx, gen uint64) (bool, error) {
+	b, e := f.k.siteAckRange()
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
+		if err != nil {
+			return false, err
+		}
+		sess, err := f.lastString(kv.Key)
+		if err != nil {
+			return false, err
+		}
+		if s, err := tx.Get(f.k.session(sess)); err != nil {
+			return false, err
+		} else if s == nil {
+			continue // gone: fenced, it commits nothing more
+		}
+		if len(kv.Value) < 16 || decU64(kv.Value[:8]) < gen {
+			return true, nil
+		}
+		mark := decU64(kv.Value[8:16])
+		ib, ie := f.k.intentRange(sess)
+		for ikv, err := range tx.GetRange(ib, ie, fdbstore.RangeOptions{Limit: 1}) {
+			if err != nil {
+				return false, err
+			}
+			el, err := tuple.Unpack(ikv.Key[len(f.k.prefix):])
+			if err != nil || len(el) != 3 {
+				return false, fmt.Errorf("corrupt intent key")
+			}
+			if id, _ := el[2].(int64); uint64(id) < mark {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // PublishSiteState records this mount's view of a site (breaker state,

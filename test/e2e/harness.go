@@ -253,6 +253,15 @@ type Mount struct {
 	exited chan struct{} // closed when the process has been waited for
 	err    error         // cmd.Wait's result, set before exited closes
 	killed bool          // ended on purpose by Kill
+	done   bool          // ended on purpose by Unmount
+}
+
+// Unmount ends the mount as a user would, checking it exits cleanly,
+// before the test ends.
+func (m *Mount) Unmount(t testing.TB) {
+	t.Helper()
+	m.stop(t)
+	m.done = true
 }
 
 // Mount starts `hafs-fuse --store URL [--name NAME] extraArgs... MOUNTPOINT`
@@ -327,7 +336,7 @@ func (m *Mount) Pid() int { return m.cmd.Process.Pid }
 func (m *Mount) Output() string { return m.output.String() }
 
 func (m *Mount) stop(t testing.TB) {
-	if m.killed {
+	if m.killed || m.done {
 		return
 	}
 	select {

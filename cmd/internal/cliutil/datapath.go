@@ -42,6 +42,9 @@ func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Lo
 	if err := r.Health(ctx); err != nil {
 		return nil, nil, fmt.Errorf("object store: %w", err)
 	}
+	if err := r.Acknowledge(ctx); err != nil {
+		return nil, nil, fmt.Errorf("object store: %w", err)
+	}
 	t, err := s3tier.New(m, r, opts)
 	return t, r, err
 }

@@ -1,0 +1,503 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/s3tier"
+	"github.com/hafs/hafs/test/faultproxy"
+	"github.com/hafs/hafs/test/minio"
+	"github.com/hafs/hafs/test/versitygw"
+)
+
+// site is one real S3 server behind a fault proxy, as a filesystem site.
+type site struct {
+	name, role, bucket string
+	proxy              *faultproxy.Proxy
+	stop, start        func()
+	// dataDir holds versitygw's objects as plain files (bucket/key).
+	dataDir string
+}
+
+func minioSite(t *testing.T, name, role string) *site {
+	srv := minio.Start(t)
+	return &site{name: name, role: role, bucket: "hafs-" + name,
+		proxy: faultproxy.Start(t, strings.TrimPrefix(srv.Endpoint, "http://")), stop: srv.Stop, start: srv.Start}
+}
+
+func versitySite(t *testing.T, name, role string) *site {
+	srv := versitygw.Start(t)
+	return &site{name: name, role: role, bucket: "hafs-" + name, dataDir: srv.Dir,
+		proxy: faultproxy.Start(t, strings.TrimPrefix(srv.Endpoint, "http://")), stop: srv.Stop, start: srv.Start}
+}
+
+// direct opens the site's bucket straight, not through the proxy.
+func (s *site) objects(t *testing.T) map[uint64]int64 {
+	t.Helper()
+	obj, err := routing.OpenS3(context.Background(), routing.Site{Endpoint: s.proxy.Endpoint, Bucket: s.bucket})
+	must(t, err)
+	out := map[uint64]int64{}
+	err = obj.List(context.Background(), s3tier.ObjectPrefix, func(o routing.Object) error {
+		if id, ok := s3tier.ParseObjectKey(o.Key); ok {
+			out[id] = o.Size
+		}
+		return nil
+	})
+	must(t, err)
+	return out
+}
+
+// multiSiteFS makes a filesystem whose first site is given to hafs-mkfs
+// (as "primary") and the others added with `hafs site add`.
+func multiSiteFS(t *testing.T, sites ...*site) *FS {
+	t.Helper()
+	env := (&minio.Server{}).Env()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	fs := NewFS(t, FSOptions{Bucket: sites[0].proxy.Endpoint + "/" + sites[0].bucket, Env: env})
+	sites[0].name = "primary"
+	for _, s := range sites[1:] {
+		out, err := hafsCLI(t, fs, "site", "add", "--endpoint", s.proxy.Endpoint, "--bucket", s.bucket, "--role", s.role, s.name)
+		if err != nil {
+			t.Fatalf("hafs site add %s: %v\n%s", s.name, err, out)
+		}
+	}
+	return fs
+}
+
+// hafsCLI runs the admin binary with the filesystem named by HAFS_STORE
+// and HAFS_NAME in the environment (part of the command-line contract).
+func hafsCLI(t *testing.T, fs *FS, args ...string) (string, error) {
+	t.Helper()
+	stdout, stderr, err := hafsRun(t, fs, args...)
+	if err != nil {
+		return stdout + stderr, err
+	}
+	return stdout, nil
+}
+
+// hafsRun runs the admin binary and returns its stdout and stderr apart.
+func hafsRun(t *testing.T, fs *FS, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(Binary(t, "hafs"), args...)
+	cmd.Env = append(append(os.Environ(), fs.Env...), "HAFS_STORE="+fs.Store)
+	if fs.Name != "" {
+		cmd.Env = append(cmd.Env, "HAFS_NAME="+fs.Name)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// statusRow is one site of `hafs status --json`.
+type statusRow map[string]any
+
+func status(t *testing.T, fs *FS) (map[string]statusRow, error) {
+	t.Helper()
+	out, _, err := hafsRun(t, fs, "status", "--json")
+	var doc struct {
+		Sites []statusRow `json:"sites"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &doc); jerr != nil {
+		t.Fatalf("hafs status --json: %v (%v)\n%s", jerr, err, out)
+	}
+	rows := map[string]statusRow{}
+	want := []string{"backlog_bytes", "backlog_jobs", "breaker", "healthy", "latency_ms", "name", "oldest_job_age_s", "role"}
+	for _, r := range doc.Sites {
+		keys := make([]string, 0, len(r))
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if !slices.Equal(keys, want) {
+			t.Errorf("hafs status --json site keys %v, want %v", keys, want)
+		}
+		rows[r["name"].(string)] = r
+	}
+	return rows, err
+}
+
+// waitConverged polls `hafs status` until every site's backlog is empty.
+func waitConverged(t *testing.T, fs *FS, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		rows, _ := status(t, fs)
+		for name, r := range rows {
+			if r["backlog_jobs"].(float64) != 0 {
+				return fmt.Errorf("site %s: backlog %v jobs, %v bytes", name, r["backlog_jobs"], r["backlog_bytes"])
+			}
+		}
+		return nil
+	})
+}
+
+// sameObjects checks that every site holds exactly the primary's objects.
+func sameObjects(t *testing.T, sites ...*site) map[uint64]int64 {
+	t.Helper()
+	want := sites[0].objects(t)
+	if len(want) == 0 {
+		t.Fatal("the primary holds no object: the test wrote nothing large")
+	}
+	for _, s := range sites[1:] {
+		got := s.objects(t)
+		for id, size := range want {
+			if got[id] != size {
+				t.Errorf("site %s: object %d has %d bytes, the primary %d", s.name, id, got[id], size)
+			}
+		}
+		for id := range got {
+			if _, ok := want[id]; !ok {
+				t.Errorf("site %s: object %d is not on the primary", s.name, id)
+			}
+		}
+	}
+	return want
+}
+
+// writeFiles writes n files of distinct content (a few MiB each) and
+// returns their contents by name.
+func writeFiles(t *testing.T, dir string, n int, size int) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("f%02d", i)
+		body := bytes.Repeat([]byte(fmt.Sprintf("%s-%d ", name, i)), size/8)
+		must(t, os.WriteFile(filepath.Join(dir, name), body, 0o644))
+		files[name] = body
+	}
+	return files
+}
+
+func checkFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, body := range files {
+		wantContent(t, filepath.Join(dir, name), body)
+	}
+}
+
+// TestSitesReplicateAndFailover: a primary and a burst site (MinIO) and a
+// backup (versitygw) converge after writes; with the primary stopped, the
+// replicated files read on from the burst site byte for byte while writes
+// fail with EIO; when it is back everything works.
+func TestSitesReplicateAndFailover(t *testing.T) {
+	requireRoot(t)
+	a, b, c := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst"), versitySite(t, "vault", "backup")
+	fs := multiSiteFS(t, a, b, c)
+	m := fs.Mount(t)
+	start := time.Now()
+	files := writeFiles(t, m.Dir, 6, 6<<20)
+	wrote := time.Since(start)
+	waitConverged(t, fs, 60*time.Second)
+	total := 0
+	for _, f := range files {
+		total += len(f)
+	}
+	t.Logf("replication: %d MiB written in %v, every site converged %v after the first write",
+		total>>20, wrote.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	sameObjects(t, a, b, c)
+
+	a.stop()
+	dropCaches(t)
+	stopped := time.Now()
+	var first time.Duration
+	for name, body := range files {
+		got, err := os.ReadFile(filepath.Join(m.Dir, name))
+		if err != nil {
+			t.Fatalf("read %s with the primary stopped: %v", name, err)
+		}
+		if first == 0 {
+			first = time.Since(stopped)
+		}
+		if !bytes.Equal(got, body) {
+			t.Fatalf("read %s with the primary stopped: content differs", name)
+		}
+	}
+	t.Logf("primary stopped: first read served by another site %v later", first.Round(time.Millisecond))
+	f, err := os.Create(filepath.Join(m.Dir, "while-down"))
+	must(t, err)
+	_, werr := f.Write(bytes.Repeat([]byte("y"), 6<<20))
+	serr := f.Sync()
+	cerr := f.Close()
+	if !errors.Is(errors.Join(werr, serr, cerr), unix.EIO) {
+		t.Errorf("a write with the primary down: write %v, fsync %v, close %v; want EIO", werr, serr, cerr)
+	}
+	if rows, err := status(t, fs); err == nil || rows["primary"]["healthy"] != false {
+		t.Errorf("hafs status with the primary down: exit %v, primary %v; want a failure and healthy=false", err, rows["primary"])
+	}
+
+	a.start()
+	eventually(t, 30*time.Second, func() error {
+		if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 200 {
+			return fmt.Errorf("/healthz: %d %s", code, body)
+		}
+		return nil
+	})
+	again := writeFiles(t, m.Dir, 1, 5<<20)
+	dropCaches(t)
+	checkFiles(t, m.Dir, again)
+	waitConverged(t, fs, 60*time.Second)
+	sameObjects(t, a, b, c)
+}
+
+// TestSitesKillDuringBacklog kills the mount with -9 while the burst site
+// is unreachable and its backlog grows; after a remount the backlog
+// drains to zero and every block is on every site.
+func TestSitesKillDuringBacklog(t *testing.T) {
+	requireRoot(t)
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	b.proxy.SetMode(faultproxy.Refuse)
+	m := fs.Mount(t)
+	files := writeFiles(t, m.Dir, 5, 5<<20)
+	rows, _ := status(t, fs)
+	if rows["cloud"]["backlog_jobs"].(float64) == 0 {
+		t.Fatalf("no backlog for the unreachable site: %v", rows["cloud"])
+	}
+	m.Kill(t)
+	b.proxy.SetMode(faultproxy.Pass)
+	m = fs.Mount(t)
+	waitConverged(t, fs, 90*time.Second)
+	sameObjects(t, a, b)
+	dropCaches(t)
+	checkFiles(t, m.Dir, files)
+}
+
+// siteGets reads a mount's count of GETs sent to site.
+func siteGets(t *testing.T, m *Mount, site string) float64 {
+	t.Helper()
+	body, code := httpGet(t, metricsURL(t, m)+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	prefix := fmt.Sprintf(`hafs_site_request_seconds_count{op="get",site="%s"} `, site)
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// readsGoTo reads every file with the page cache dropped and reports which
+// site served the GETs.
+func readsGoTo(t *testing.T, m *Mount, files map[string][]byte, sites ...string) string {
+	t.Helper()
+	before := map[string]float64{}
+	for _, s := range sites {
+		before[s] = siteGets(t, m, s)
+	}
+	dropCaches(t)
+	checkFiles(t, m.Dir, files)
+	best, most := "", 0.0
+	for _, s := range sites {
+		if d := siteGets(t, m, s) - before[s]; d > most {
+			best, most = s, d
+		}
+	}
+	return best
+}
+
+// TestSitesLatencyMovesReads adds 50 ms to the primary through its proxy:
+// reads move to the burst site; when the latency goes, they move back.
+func TestSitesLatencyMovesReads(t *testing.T) {
+	requireRoot(t)
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	m := fs.Mount(t, "--mem-cache-size", "1")
+	files := writeFiles(t, m.Dir, 2, 5<<20)
+	waitConverged(t, fs, 60*time.Second)
+	if got := readsGoTo(t, m, files, "primary", "cloud"); got != "primary" {
+		t.Fatalf("reads with equal latency went to %q, want the primary", got)
+	}
+	a.proxy.SetLatency(50 * time.Millisecond)
+	start := time.Now()
+	eventually(t, 30*time.Second, func() error {
+		if got := readsGoTo(t, m, files, "primary", "cloud"); got != "cloud" {
+			return fmt.Errorf("reads still go to %q", got)
+		}
+		return nil
+	})
+	t.Logf("reads moved to the burst site %v after 50 ms was added to the primary", time.Since(start).Round(time.Millisecond))
+	a.proxy.SetLatency(0)
+	start = time.Now()
+	eventually(t, 30*time.Second, func() error {
+		if got := readsGoTo(t, m, files, "primary", "cloud"); got != "primary" {
+			return fmt.Errorf("reads still go to %q", got)
+		}
+		return nil
+	})
+	t.Logf("reads moved back to the primary %v after the latency was removed", time.Since(start).Round(time.Millisecond))
+}
+
+// TestSitesCorruptCopyRepaired corrupts a block on the primary (versitygw
+// keeps objects as plain files): reads return good data from the burst
+// site and the bad copy is rewritten.
+func TestSitesCorruptCopyRepaired(t *testing.T) {
+	requireRoot(t)
+	a, b := versitySite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	// Reads go to the primary first whatever the latency, so the bad copy
+	// is the one read.
+	if out, err := hafsCLI(t, fs, "policy", "add", "--pattern", "**", "--ops", "read", "--roles", "primary,burst", "--priority", "1", "primary-first"); err != nil {
+		t.Fatalf("policy add: %v\n%s", err, out)
+	}
+	m := fs.Mount(t)
+	files := writeFiles(t, m.Dir, 1, 5<<20)
+	waitConverged(t, fs, 60*time.Second)
+	objs := a.objects(t)
+	var path string
+	var orig []byte
+	for id := range objs {
+		path = filepath.Join(a.dataDir, a.bucket, s3tier.ObjectKey(id))
+		var err error
+		orig, err = os.ReadFile(path)
+		must(t, err)
+		bad := bytes.Clone(orig)
+		bad[len(bad)/2] ^= 0xff
+		must(t, os.WriteFile(path, bad, 0o644))
+		break
+	}
+	dropCaches(t)
+	checkFiles(t, m.Dir, files)
+	eventually(t, 30*time.Second, func() error {
+		now, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(now, orig) {
+			return fmt.Errorf("the bad copy %s is not repaired yet (%v)", path, err)
+		}
+		return nil
+	})
+	body, _ := httpGet(t, metricsURL(t, m)+"/metrics")
+	if !strings.Contains(body, `hafs_site_bad_copies_total{site="primary"} 1`) {
+		t.Errorf("the bad copy is not counted in hafs_site_bad_copies_total")
+	}
+}
+
+// TestSitesRemoveDrain removes the only site holding some blocks: the
+// drain copies them first, and with that site's server gone every file
+// still reads.
+func TestSitesRemoveDrain(t *testing.T) {
+	requireRoot(t)
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "second", "primary")
+	fs := multiSiteFS(t, a)
+	m := fs.Mount(t)
+	files := writeFiles(t, m.Dir, 4, 5<<20)
+	m.Unmount(t)
+	// A primary added with no mount running: its backfill is queued, and
+	// nobody copies it, so the first site holds the only copies.
+	if out, err := hafsCLI(t, fs, "site", "add", "--endpoint", b.proxy.Endpoint, "--bucket", b.bucket, "--role", "primary", "second"); err != nil {
+		t.Fatalf("site add: %v\n%s", err, out)
+	}
+	if n := len(b.objects(t)); n != 0 {
+		t.Fatalf("the new site already holds %d objects", n)
+	}
+	out, err := hafsCLI(t, fs, "site", "remove", "primary")
+	if err != nil {
+		t.Fatalf("site remove: %v\n%s", err, out)
+	}
+	a.stop()
+	m = fs.Mount(t)
+	dropCaches(t)
+	checkFiles(t, m.Dir, files)
+	rows, err := status(t, fs)
+	if err != nil || len(rows) != 1 || rows["second"] == nil {
+		t.Errorf("status after the removal: %v %v", rows, err)
+	}
+}
+
+// TestSitesDeleteWhileDown deletes a file while the burst site is down:
+// once it is back, the file's blocks go from there too.
+func TestSitesDeleteWhileDown(t *testing.T) {
+	requireRoot(t)
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	m := fs.Mount(t)
+	writeFiles(t, m.Dir, 1, 9<<20)
+	waitConverged(t, fs, 60*time.Second)
+	ids := sameObjects(t, a, b)
+	b.proxy.SetMode(faultproxy.Refuse)
+	must(t, os.Remove(filepath.Join(m.Dir, "f00")))
+	eventually(t, 60*time.Second, func() error {
+		if n := len(a.objects(t)); n != 0 {
+			return fmt.Errorf("the primary still holds %d objects of the deleted file", n)
+		}
+		return nil
+	})
+	b.proxy.SetMode(faultproxy.Pass)
+	eventually(t, 60*time.Second, func() error {
+		left := b.objects(t)
+		for id := range ids {
+			if _, ok := left[id]; ok {
+				return fmt.Errorf("the burst site still holds object %d of the deleted file", id)
+			}
+		}
+		return nil
+	})
+}
+
+// TestSitesCLI checks the admin contract: bad input is one line and a
+// non-zero exit; policy rules list and explain.
+func TestSitesCLI(t *testing.T) {
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	bad := [][]string{
+		{"site", "add", "--endpoint", b.proxy.Endpoint, "--bucket", "hafs-x", "--role", "burst", "cloud"},
+		{"site", "add", "--endpoint", "http://127.0.0.1:1", "--bucket", "hafs-x", "--role", "burst", "nowhere"},
+		{"site", "add", "--endpoint", b.proxy.Endpoint, "--bucket", "hafs-x", "--role", "mirror", "x"},
+		{"site", "remove", "primary"},
+		{"site", "remove", "missing"},
+		{"policy", "add", "--pattern", "/abs", "--ops", "read", "--roles", "burst", "r"},
+		{"policy", "explain", "x", "copy"},
+	}
+	for _, args := range bad {
+		out, err := hafsCLI(t, fs, args...)
+		if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("hafs %s: exit %v, output %q; want one line and a failure", strings.Join(args, " "), err, out)
+		}
+	}
+	// Flags after the positional arguments work too.
+	if out, err := hafsCLI(t, fs, "policy", "add", "hot", "--pattern", "projects/**", "--ops", "read",
+		"--roles", "burst,primary", "--priority", "5"); err != nil {
+		t.Fatalf("policy add: %v\n%s", err, out)
+	}
+	out, err := hafsCLI(t, fs, "policy", "list")
+	if err != nil || !strings.Contains(out, "projects/**") {
+		t.Errorf("policy list: %v\n%s", err, out)
+	}
+	out, err = hafsCLI(t, fs, "policy", "explain", "projects/a/b.dat", "read")
+	if err != nil || !strings.Contains(out, "rule: hot") || strings.Index(out, "1. cloud") < 0 {
+		t.Errorf("policy explain under the rule: %v\n%s", err, out)
+	}
+	out, err = hafsCLI(t, fs, "policy", "explain", "home/x", "write")
+	if err != nil || !strings.Contains(out, "1. primary") || !strings.Contains(out, "asynchronous") {
+		t.Errorf("policy explain of a write: %v\n%s", err, out)
+	}
+	if out, err := hafsCLI(t, fs, "policy", "remove", "hot"); err != nil {
+		t.Errorf("policy remove: %v\n%s", err, out)
+	}
+	out, err = hafsCLI(t, fs, "site", "list")
+	if err != nil || !strings.Contains(out, "cloud") || !strings.Contains(out, "burst") {
+		t.Errorf("site list: %v\n%s", err, out)
+	}
+	if out, err := hafsCLI(t, fs, "site", "remove", "cloud", "--drain=false"); err != nil {
+		t.Errorf("site remove --drain=false after the name: %v\n%s", err, out)
+	}
+}
