@@ -20,8 +20,8 @@ import (
 type RouterOptions struct {
 	ObjectKey func(id uint64) string
 	ParseKey  func(key string) (uint64, bool)
-	// Open connects to a site (default: OpenS3 with RouterAttempts
-	// attempts per request, so a dead site is left quickly for the next).
+	// Open connects to a site (default: OpenS3 trying each request once:
+	// the router retries, moving to the next site first).
 	Open   func(ctx context.Context, s Site) (ObjectStore, error)
 	Logger *slog.Logger
 	// Copies is how many replication copies run at once (default 4).
@@ -34,9 +34,17 @@ type RouterOptions struct {
 	HealthInterval time.Duration
 }
 
-// RouterAttempts is how many times a router's S3 client tries one request
-// before the router moves on to the next site.
-const RouterAttempts = 2
+// Retries: the router, not the S3 client, retries, so that a read leaves
+// a dead site for the next at once. A read makes up to readRounds passes
+// over its sites; a write tries each primary up to putAttempts times. Both
+// back off between tries (capped, with jitter) on transient errors only:
+// a not-found or a refusal by an open breaker is not retried.
+const (
+	readRounds   = 3
+	putAttempts  = 4
+	retryBase    = 100 * time.Millisecond
+	retryMaxWait = 2 * time.Second
+)
 
 // Router is an ObjectStore over every site of a filesystem: writes reach
 // every primary before they are acknowledged, reads go to the nearest
@@ -103,7 +111,7 @@ func NewRouter(ctx context.Context, m *meta.FS, opts RouterOptions) (*Router, er
 	}
 	if opts.Open == nil {
 		opts.Open = func(ctx context.Context, s Site) (ObjectStore, error) {
-			return OpenS3(ctx, s, WithAttempts(RouterAttempts), WithHeaderTimeout(10*time.Second))
+			return OpenS3(ctx, s, WithAttempts(1), WithHeaderTimeout(10*time.Second))
 		}
 	}
 	if opts.Logger == nil {
@@ -222,7 +230,7 @@ func (r *Router) acquire() *view {
 func (r *Router) call(ctx context.Context, sc *siteConn, op string, timed bool, fn func(ObjectStore) error) error {
 	if !sc.br.Allow() {
 		r.met.refused(sc.Name, op)
-		return fmt.Errorf("site %s: circuit breaker open: %w", sc.Name, ErrUnavailable)
+		return fmt.Errorf("site %s: %w: %w", sc.Name, errBreakerOpen, ErrUnavailable)
 	}
 	start := time.Now()
 	err := fn(sc.obj)
@@ -245,6 +253,29 @@ func (r *Router) call(ctx context.Context, sc *siteConn, op string, timed bool, 
 	return err
 }
 
+// errBreakerOpen marks a request the breaker did not let through.
+var errBreakerOpen = errors.New("circuit breaker open")
+
+// retry calls a site up to putAttempts times with back-off while it fails
+// transiently.
+func (r *Router) retry(ctx context.Context, s *siteConn, op string, fn func(ObjectStore) error) error {
+	var err error
+	for i := range putAttempts {
+		if err = r.call(ctx, s, op, false, fn); !transient(ctx, err) {
+			return err
+		}
+		if i < putAttempts-1 && !wait(ctx, Backoff(i, retryBase, retryMaxWait, nil)) {
+			return err
+		}
+	}
+	return err
+}
+
+// transient reports whether err is worth another try.
+func transient(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errBreakerOpen)
+}
+
 // Put stores data on every primary site at once and returns when all have
 // it; the commit that follows queues the copies to the other sites.
 func (r *Router) Put(ctx context.Context, key string, data []byte) error {
@@ -265,7 +296,7 @@ func (r *Router) Put(ctx context.Context, key string, data []byte) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.call(ctx, s, "put", false, func(o ObjectStore) error { return o.Put(ctx, key, data) })
+			errs[i] = r.retry(ctx, s, "put", func(o ObjectStore) error { return o.Put(ctx, key, data) })
 		}()
 	}
 	wg.Wait()
@@ -286,9 +317,9 @@ func PathFrom(ctx context.Context) string {
 	return p
 }
 
-// latencyBucket rounds latency so that sites within a couple of
-// milliseconds rank by role, not by noise.
-const latencyBucket = 2 * time.Millisecond
+// latencyBucket rounds latency so that sites within a few milliseconds
+// of each other rank by role, not by noise.
+const latencyBucket = 5 * time.Millisecond
 
 // readOrder returns the sites to read from, best first, and the rule that
 // chose them. A rule's roles order the sites by role, nearest first within
@@ -369,9 +400,26 @@ func (r *Router) GetVerified(ctx context.Context, key string, off, n int64, veri
 const smallRead = 1 << 20
 
 func (r *Router) get(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string) ([]byte, error) {
+	var errs []error
+	for round := range readRounds {
+		if round > 0 && !wait(ctx, Backoff(round-1, retryBase, retryMaxWait, nil)) {
+			break
+		}
+		data, retry, err := r.getRound(ctx, key, off, n, verify, skip)
+		if err == nil || !retry {
+			return data, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// getRound tries each site once, best first. It reports whether another
+// round may help: some site failed transiently.
+func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string) ([]byte, bool, error) {
 	order, _ := readOrder(r.current(), PathFrom(ctx))
 	var errs []error
-	missing := 0
+	missing, retry := 0, false
 	var bad []*siteConn
 	for _, s := range order {
 		if s.Name == skip {
@@ -389,6 +437,7 @@ func (r *Router) get(ctx context.Context, key string, off, n int64, verify func(
 		}
 		if err != nil {
 			errs = append(errs, err)
+			retry = retry || transient(ctx, err)
 			if ctx.Err() != nil {
 				break
 			}
@@ -405,15 +454,15 @@ func (r *Router) get(ctx context.Context, key string, off, n int64, verify func(
 			}
 		}
 		r.repair(ctx, key, s, bad)
-		return data, nil
+		return data, false, nil
 	}
 	if len(errs) == 0 && missing > 0 {
-		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+		return nil, false, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("%s: no site to read from: %w", key, ErrUnavailable)
+		return nil, false, fmt.Errorf("%s: no site to read from: %w", key, ErrUnavailable)
 	}
-	return nil, errors.Join(errs...)
+	return nil, retry, errors.Join(errs...)
 }
 
 // repair queues fresh copies of key to the sites whose copies were bad.

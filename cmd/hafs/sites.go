@@ -186,6 +186,14 @@ func siteRemove(c *cli.Context) error {
 		return fmt.Errorf("site %q: %w; add another primary first", name, meta.ErrLastPrimary)
 	}
 	if c.Bool("drain") {
+		// The copies are claimed like a mount's, under a session of this
+		// process, which ends after the removal.
+		host, _ := os.Hostname()
+		if err := m.StartSession(ctx, meta.SessionInfo{Hostname: host, Pid: os.Getpid(),
+			Mountpoint: "(hafs site remove)", Version: cliutil.Version}, nil); err != nil {
+			return err
+		}
+		defer func() { _ = m.EndSession(context.Background()) }()
 		if err := drain(ctx, m, name); err != nil {
 			return err
 		}
@@ -199,14 +207,8 @@ func siteRemove(c *cli.Context) error {
 
 // drain copies to the other sites every block they still lack (their
 // queued jobs, which may have name as their only source), running the
-// replication work in this process under a session of its own.
+// replication work in this process.
 func drain(ctx context.Context, m *meta.FS, name string) error {
-	host, _ := os.Hostname()
-	if err := m.StartSession(ctx, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: "(hafs site remove)",
-		Version: cliutil.Version}, nil); err != nil {
-		return err
-	}
-	defer func() { _ = m.EndSession(context.Background()) }()
 	r, err := cliutil.OpenRouter(ctx, m, nil)
 	if err != nil {
 		return err
