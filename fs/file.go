@@ -10,12 +10,16 @@ import (
 
 	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/locks"
+	"github.com/hafs/hafs/routing"
 )
 
 // handle is an open file. Writes go through to the store at once, so close
 // has nothing to flush and another client's open sees them (close-to-open).
 type handle struct {
 	ino uint64
+	// path is where the file was opened, relative to the root: policy
+	// rules choose the sites its reads go to by it.
+	path string
 
 	mu         sync.Mutex
 	flockOwner uint64 // the open file's flock owner, once it took one
@@ -35,11 +39,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	}
 	// Close-to-open: what another client closed before this open must show.
 	n.root.data.Invalidate(n.ino)
-	return &handle{ino: n.ino}, 0, 0
+	return &handle{ino: n.ino, path: n.Path(nil)}, 0, 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	ctx = detach(ctx)
+	if h, ok := f.(*handle); ok && h.path != "" {
+		ctx = routing.WithPath(ctx, h.path)
+	}
 	b, err := n.root.data.Read(ctx, n.ino, off, len(dest))
 	if err != nil {
 		return nil, n.root.errno("read", err)

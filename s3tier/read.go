@@ -46,7 +46,7 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 	if p != nil {
 		err := t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
 		if err == nil {
-			t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
+			t.readAhead(ctx, ino, off, int64(len(p.Base)), p.Attr.Size)
 			return p.Base, nil
 		}
 		// Objects of a stale layout may be gone (another client truncated
@@ -63,7 +63,7 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 		}
 		err = t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
 		if err == nil {
-			t.readAhead(ino, off, int64(len(p.Base)), p.Attr.Size)
+			t.readAhead(ctx, ino, off, int64(len(p.Base)), p.Attr.Size)
 			return p.Base, nil
 		}
 		// Another client may have compacted or truncated the file between
@@ -445,7 +445,7 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 // readAhead notes a read of [off, off+n) and, on a sequential run, keeps
 // the pages of the window after it fetched, in the background, staying
 // half a window ahead so the reader rarely waits.
-func (t *Tier) readAhead(ino uint64, off, n int64, size uint64) {
+func (t *Tier) readAhead(ctx context.Context, ino uint64, off, n int64, size uint64) {
 	t.mu.Lock()
 	rs := t.readers[ino]
 	if rs == nil {
@@ -480,7 +480,9 @@ func (t *Tier) readAhead(ino uint64, off, n int64, size uint64) {
 			rs.prefetching = false
 			t.mu.Unlock()
 		}()
-		ctx := context.Background()
+		// The reader's values (the file's path, which routing policy
+		// reads), without its cancellation: the reader has moved on.
+		ctx := context.WithoutCancel(ctx)
 		// Keep going until a whole window ahead of the reader, so the
 		// next batch starts while the reader still has half a window.
 		for {

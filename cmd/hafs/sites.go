@@ -315,6 +315,11 @@ func siteReport(ctx context.Context, m *meta.FS) ([]siteRow, error) {
 		}
 		b := bl[s.Name]
 		row.BacklogJobs, row.BacklogBytes = b.Jobs, b.Bytes
+		if b.Backfill {
+			// The backfill scan that will queue the site's copies is a job
+			// itself until it has queued them all.
+			row.BacklogJobs++
+		}
 		if !b.Oldest.IsZero() {
 			row.OldestJobAgeS = max(time.Since(b.Oldest).Seconds(), 0)
 		}

@@ -324,6 +324,15 @@ func TestSitesLatencyMovesReads(t *testing.T) {
 	fs := multiSiteFS(t, a, b)
 	m := fs.Mount(t, "--mem-cache-size", "1")
 	files := writeFiles(t, m.Dir, 2, 5<<20)
+	// A rule pins reads under pinned/ to the primary, whatever latency.
+	must(t, os.Mkdir(filepath.Join(m.Dir, "pinned"), 0o755))
+	pinned := map[string][]byte{}
+	for name, body := range writeFiles(t, filepath.Join(m.Dir, "pinned"), 1, 5<<20) {
+		pinned["pinned/"+name] = body
+	}
+	if out, err := hafsCLI(t, fs, "policy", "add", "--pattern", "pinned/", "--ops", "read", "--roles", "primary", "pin"); err != nil {
+		t.Fatalf("policy add: %v\n%s", err, out)
+	}
 	waitConverged(t, fs, 60*time.Second)
 	// Equal latency (within the ranking's 5 ms granularity): by role.
 	eventually(t, 30*time.Second, func() error {
@@ -341,6 +350,9 @@ func TestSitesLatencyMovesReads(t *testing.T) {
 		return nil
 	})
 	t.Logf("reads moved to the burst site %v after 50 ms was added to the primary", time.Since(start).Round(time.Millisecond))
+	if got := readsGoTo(t, m, pinned, "primary", "cloud"); got != "primary" {
+		t.Errorf("reads under pinned/ went to %q, want the primary the rule names", got)
+	}
 	a.proxy.SetLatency(0)
 	start = time.Now()
 	eventually(t, 30*time.Second, func() error {
@@ -504,4 +516,33 @@ func TestSitesCLI(t *testing.T) {
 	if out, err := hafsCLI(t, fs, "site", "remove", "cloud", "--drain=false"); err != nil {
 		t.Errorf("site remove --drain=false after the name: %v\n%s", err, out)
 	}
+}
+
+// TestSitesAddWhileMounted adds a burst site and then a second primary
+// while a mount writes: the mount picks each up without a restart, the
+// backfill copies what was there before, and every block ends on every
+// site.
+func TestSitesAddWhileMounted(t *testing.T) {
+	requireRoot(t)
+	a, b, c := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst"), versitySite(t, "second", "primary")
+	fs := multiSiteFS(t, a)
+	m := fs.Mount(t)
+	files := writeFiles(t, m.Dir, 3, 5<<20)
+	for _, s := range []*site{b, c} {
+		out, err := hafsCLI(t, fs, "site", "add", "--endpoint", s.proxy.Endpoint, "--bucket", s.bucket, "--role", s.role, s.name)
+		if err != nil {
+			t.Fatalf("site add %s: %v\n%s", s.name, err, out)
+		}
+		dir := "after-" + s.name
+		must(t, os.Mkdir(filepath.Join(m.Dir, dir), 0o755))
+		for k, v := range writeFiles(t, filepath.Join(m.Dir, dir), 1, 3<<20) {
+			files[dir+"/"+k] = v
+		}
+	}
+	waitConverged(t, fs, 90*time.Second)
+	sameObjects(t, a, b, c)
+	a.stop()
+	dropCaches(t)
+	checkFiles(t, m.Dir, files)
+	a.start()
 }
