@@ -1,8 +1,11 @@
 // Package routing owns HAFS's object storage: sites (S3-compatible buckets)
 // and the calls that reach them. Every byte of a large file body goes
-// through an ObjectStore; today that is one S3 site, and the multi-site
-// routing core (roles, policy, health, breakers, replication) slots in
-// behind the same interface without the data path (s3tier) changing.
+// through an ObjectStore. With a bucket, that is a Router over every site
+// of the filesystem: primaries written synchronously, reads from the
+// nearest healthy site with failover, per-site circuit breakers and
+// retries, policy rules by path, and workers that drain the durable
+// replication and per-site deletion queues kept in the metadata store
+// (fdbstore/meta). The data path (s3tier) sees one ObjectStore either way.
 //
 // Credentials never pass through here as values stored anywhere: a site
 // names an AWS shared-config profile (or none), and the standard AWS chain

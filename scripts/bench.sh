@@ -110,3 +110,9 @@ bench=
 echo
 echo "store micro-benchmarks (fdbstore/sqlitestore):"
 go test -run '^$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
+
+if [[ $only_ceiling != 1 && -n ${minio:-} ]]; then
+	echo
+	echo "multi-site routing (test/e2e, two local MinIO behind fault proxies):"
+	go test -run '^$' -bench 'BenchmarkSiteReplication' -benchtime 1x ./test/e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)'
+fi

@@ -61,6 +61,10 @@ func fsckCommand() *cli.Command {
 					return err
 				}
 				problems += n - fixed
+				if n, fixed, err = checkSites(ctx, m, obj, c.Bool("repair")); err != nil {
+					return err
+				}
+				problems += n - fixed
 			}
 			if problems > 0 {
 				return fmt.Errorf("%d problems remain", problems)
@@ -69,6 +73,69 @@ func fsckCommand() *cli.Command {
 			return nil
 		}),
 	}
+}
+
+// checkSites verifies that every other site holds every live object or
+// has a copy of it queued (a site whose backfill is unfinished is
+// skipped); with repair it queues the missing copies.
+func checkSites(ctx context.Context, m *meta.FS, r *routing.Router, repair bool) (int, int, error) {
+	sites := r.Sites()
+	if len(sites) < 2 {
+		return 0, 0, nil
+	}
+	refs := map[uint64]int64{}
+	err := m.ChunkRefs(ctx, func(_ uint64, _ int64, ref meta.SliceRef) error {
+		if ref.ID != 0 {
+			refs[ref.ID] = int64(ref.Len)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	backlogs, err := m.Backlogs(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	problems, fixed := 0, 0
+	for _, s := range sites {
+		if backlogs[s.Name].Backfill {
+			fmt.Printf("site %s: backfill in progress, not checked\n", s.Name)
+			continue
+		}
+		pending, err := m.PendingCopies(ctx, s.Name)
+		if err != nil {
+			return 0, 0, err
+		}
+		have := map[uint64]int64{}
+		err = s.Store.List(ctx, s3tier.ObjectPrefix, func(o routing.Object) error {
+			if id, ok := s3tier.ParseObjectKey(o.Key); ok {
+				have[id] = o.Size
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("site %s: %w", s.Name, err)
+		}
+		missing := 0
+		for id, size := range refs {
+			if have[id] == size || pending[id] {
+				continue
+			}
+			missing++
+			problems++
+			fmt.Printf("problem: site %s lacks object %s of slice %d and no copy is queued\n", s.Name, s3tier.ObjectKey(id), id)
+			if repair {
+				if err := m.QueueRepair(ctx, s.Name, id, size); err != nil {
+					return 0, 0, err
+				}
+				fixed++
+				fmt.Printf("repaired: a copy of slice %d to site %s is queued\n", id, s.Name)
+			}
+		}
+		fmt.Printf("site %s: %d objects, %d copies queued, %d missing\n", s.Name, len(have), len(pending), missing)
+	}
+	return problems, fixed, nil
 }
 
 // checkObjects verifies that every referenced slice object exists with its

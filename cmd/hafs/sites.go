@@ -51,7 +51,15 @@ func siteCommand() *cli.Command {
 						return err
 					}
 					if c.Bool("json") {
-						return printJSON(map[string]any{"sites": rows})
+						type listed struct {
+							siteRow
+							Bucket string `json:"bucket"`
+						}
+						out := make([]listed, len(rows))
+						for i, r := range rows {
+							out[i] = listed{r, r.URL}
+						}
+						return printJSON(map[string]any{"sites": out})
 					}
 					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "NAME\tROLE\tBUCKET\tHEALTHY\tBREAKER\tLATENCY\tBACKLOG")

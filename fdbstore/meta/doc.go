@@ -22,4 +22,16 @@
 //	("dead", id)                a fenced session whose cleanup is unfinished
 //	("gone", id)                tombstone of a fenced session
 //	("stat", "inodes"|"bytes")  statfs counters, atomic adds
+//	("chunk", ino, idx)         a chunk's slice list (see chunks.go)
+//	("intent", session, id)     an upload in flight; ("delq", id) a freed slice
+//	("purge", ino)              a deleted sliced file whose chunks await paging
+//	("site", name)              an object store site (routing's JSON)
+//	("rule", name)              a routing policy rule (routing's JSON)
+//	("ctr", "sitegen")          bumped by every site or rule change; watched
+//	("siteack", session)        site generation a writer uses, and its slice mark
+//	("repl", site, id)          a copy of slice id due on site: size, time, claim
+//	("replstat", site, what)    the site's queued jobs and bytes, atomic adds
+//	("sdel", site, id)          slice id's object to delete from site
+//	("backfill", site)          the cursor of an added site's backfill scan
+//	("sitestate", site)         a mount's last view of the site (for status)
 package meta

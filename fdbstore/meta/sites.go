@@ -791,3 +791,19 @@ func (f *FS) Watch(ctx context.Context, key []byte) (fdbstore.Watch, error) {
 	}
 	return w, nil
 }
+
+// PendingCopies returns the slice ids with a replication job for site.
+func (f *FS) PendingCopies(ctx context.Context, site string) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	b, e := f.k.replRange(site)
+	err := f.scanRange(ctx, b, e, func(key, _ []byte) error {
+		el, err := tuple.Unpack(key[len(f.k.prefix):])
+		if err != nil || len(el) != 3 {
+			return fmt.Errorf("corrupt replication key")
+		}
+		id, _ := el[2].(int64)
+		out[uint64(id)] = true
+		return nil
+	})
+	return out, err
+}

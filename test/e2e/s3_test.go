@@ -61,7 +61,7 @@ func sliceObjects(t *testing.T, obj *routing.S3) map[uint64]int64 {
 }
 
 // dropCaches empties the kernel's page cache, so reads reach the mount.
-func dropCaches(t *testing.T) {
+func dropCaches(t testing.TB) {
 	t.Helper()
 	unix.Sync()
 	must(t, os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200))
@@ -282,7 +282,7 @@ func TestS3CorruptObject(t *testing.T) {
 
 // metricsURL returns the base URL of a mount's metrics server, from the
 // address it logged.
-func metricsURL(t *testing.T, m *Mount) string {
+func metricsURL(t testing.TB, m *Mount) string {
 	t.Helper()
 	_, rest, ok := strings.Cut(m.Output(), " metrics=")
 	if !ok {
@@ -310,7 +310,7 @@ func metric(t *testing.T, m *Mount, name string) float64 {
 	return 0
 }
 
-func httpGet(t *testing.T, url string) (string, int) {
+func httpGet(t testing.TB, url string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

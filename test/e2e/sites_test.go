@@ -33,20 +33,20 @@ type site struct {
 	dataDir string
 }
 
-func minioSite(t *testing.T, name, role string) *site {
+func minioSite(t testing.TB, name, role string) *site {
 	srv := minio.Start(t)
 	return &site{name: name, role: role, bucket: "hafs-" + name,
 		proxy: faultproxy.Start(t, strings.TrimPrefix(srv.Endpoint, "http://")), stop: srv.Stop, start: srv.Start}
 }
 
-func versitySite(t *testing.T, name, role string) *site {
+func versitySite(t testing.TB, name, role string) *site {
 	srv := versitygw.Start(t)
 	return &site{name: name, role: role, bucket: "hafs-" + name, dataDir: srv.Dir,
 		proxy: faultproxy.Start(t, strings.TrimPrefix(srv.Endpoint, "http://")), stop: srv.Stop, start: srv.Start}
 }
 
 // direct opens the site's bucket straight, not through the proxy.
-func (s *site) objects(t *testing.T) map[uint64]int64 {
+func (s *site) objects(t testing.TB) map[uint64]int64 {
 	t.Helper()
 	obj, err := routing.OpenS3(context.Background(), routing.Site{Endpoint: s.proxy.Endpoint, Bucket: s.bucket})
 	must(t, err)
@@ -63,7 +63,7 @@ func (s *site) objects(t *testing.T) map[uint64]int64 {
 
 // multiSiteFS makes a filesystem whose first site is given to hafs-mkfs
 // (as "primary") and the others added with `hafs site add`.
-func multiSiteFS(t *testing.T, sites ...*site) *FS {
+func multiSiteFS(t testing.TB, sites ...*site) *FS {
 	t.Helper()
 	env := (&minio.Server{}).Env()
 	for _, kv := range env {
@@ -83,7 +83,7 @@ func multiSiteFS(t *testing.T, sites ...*site) *FS {
 
 // hafsCLI runs the admin binary with the filesystem named by HAFS_STORE
 // and HAFS_NAME in the environment (part of the command-line contract).
-func hafsCLI(t *testing.T, fs *FS, args ...string) (string, error) {
+func hafsCLI(t testing.TB, fs *FS, args ...string) (string, error) {
 	t.Helper()
 	stdout, stderr, err := hafsRun(t, fs, args...)
 	if err != nil {
@@ -93,7 +93,7 @@ func hafsCLI(t *testing.T, fs *FS, args ...string) (string, error) {
 }
 
 // hafsRun runs the admin binary and returns its stdout and stderr apart.
-func hafsRun(t *testing.T, fs *FS, args ...string) (string, string, error) {
+func hafsRun(t testing.TB, fs *FS, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := exec.Command(Binary(t, "hafs"), args...)
 	cmd.Env = append(append(os.Environ(), fs.Env...), "HAFS_STORE="+fs.Store)
@@ -109,7 +109,7 @@ func hafsRun(t *testing.T, fs *FS, args ...string) (string, string, error) {
 // statusRow is one site of `hafs status --json`.
 type statusRow map[string]any
 
-func status(t *testing.T, fs *FS) (map[string]statusRow, error) {
+func status(t testing.TB, fs *FS) (map[string]statusRow, error) {
 	t.Helper()
 	out, _, err := hafsRun(t, fs, "status", "--json")
 	var doc struct {
@@ -135,7 +135,7 @@ func status(t *testing.T, fs *FS) (map[string]statusRow, error) {
 }
 
 // waitConverged polls `hafs status` until every site's backlog is empty.
-func waitConverged(t *testing.T, fs *FS, timeout time.Duration) {
+func waitConverged(t testing.TB, fs *FS, timeout time.Duration) {
 	t.Helper()
 	eventually(t, timeout, func() error {
 		rows, _ := status(t, fs)
@@ -149,7 +149,7 @@ func waitConverged(t *testing.T, fs *FS, timeout time.Duration) {
 }
 
 // sameObjects checks that every site holds exactly the primary's objects.
-func sameObjects(t *testing.T, sites ...*site) map[uint64]int64 {
+func sameObjects(t testing.TB, sites ...*site) map[uint64]int64 {
 	t.Helper()
 	want := sites[0].objects(t)
 	if len(want) == 0 {
@@ -173,7 +173,7 @@ func sameObjects(t *testing.T, sites ...*site) map[uint64]int64 {
 
 // writeFiles writes n files of distinct content (a few MiB each) and
 // returns their contents by name.
-func writeFiles(t *testing.T, dir string, n int, size int) map[string][]byte {
+func writeFiles(t testing.TB, dir string, n int, size int) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	for i := range n {
@@ -185,7 +185,7 @@ func writeFiles(t *testing.T, dir string, n int, size int) map[string][]byte {
 	return files
 }
 
-func checkFiles(t *testing.T, dir string, files map[string][]byte) {
+func checkFiles(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()
 	for name, body := range files {
 		wantContent(t, filepath.Join(dir, name), body)
@@ -254,6 +254,25 @@ func TestSitesReplicateAndFailover(t *testing.T) {
 	checkFiles(t, m.Dir, again)
 	waitConverged(t, fs, 60*time.Second)
 	sameObjects(t, a, b, c)
+	// A copy lost from a site: fsck finds it, --repair queues it, the
+	// mount copies it.
+	var lost uint64
+	for id := range c.objects(t) {
+		lost = id
+		break
+	}
+	must(t, os.Remove(filepath.Join(c.dataDir, c.bucket, s3tier.ObjectKey(lost))))
+	if out, err := hafsCLI(t, fs, "fsck"); err == nil || !strings.Contains(out, "site vault lacks object") {
+		t.Errorf("fsck with a copy lost from the backup site: %v\n%s", err, out)
+	}
+	if out, err := hafsCLI(t, fs, "fsck", "--repair"); err != nil {
+		t.Errorf("fsck --repair: %v\n%s", err, out)
+	}
+	waitConverged(t, fs, 60*time.Second)
+	sameObjects(t, a, b, c)
+	if out, err := hafsCLI(t, fs, "fsck"); err != nil {
+		t.Errorf("fsck after the repair: %v\n%s", err, out)
+	}
 }
 
 // TestSitesKillDuringBacklog kills the mount with -9 while the burst site
@@ -277,6 +296,9 @@ func TestSitesKillDuringBacklog(t *testing.T) {
 	sameObjects(t, a, b)
 	dropCaches(t)
 	checkFiles(t, m.Dir, files)
+	if out, err := hafsCLI(t, fs, "fsck"); err != nil || !strings.Contains(out, "site cloud: ") {
+		t.Errorf("fsck after the backlog drained: %v\n%s", err, out)
+	}
 }
 
 // siteGets reads a mount's count of GETs sent to site.
@@ -545,4 +567,41 @@ func TestSitesAddWhileMounted(t *testing.T) {
 	dropCaches(t)
 	checkFiles(t, m.Dir, files)
 	a.start()
+}
+
+// BenchmarkSiteReplication measures replication between two local MinIO
+// sites: files are written while the burst site refuses connections, then
+// it comes back and the time until its backlog is empty gives MiB/s.
+// HAFS_BENCH_REPL_MIB sets the amount (default 512).
+func BenchmarkSiteReplication(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root to mount")
+	}
+	mib := 512
+	if v := os.Getenv("HAFS_BENCH_REPL_MIB"); v != "" {
+		fmt.Sscan(v, &mib)
+	}
+	for range b.N {
+		a, c := minioSite(b, "primary", "primary"), minioSite(b, "cloud", "burst")
+		fs := multiSiteFS(b, a, c)
+		c.proxy.SetMode(faultproxy.Refuse)
+		m := fs.Mount(b)
+		writeFiles(b, m.Dir, mib/32, 32<<20)
+		rows, _ := status(b, fs)
+		bytes := rows["cloud"]["backlog_bytes"].(float64)
+		b.ResetTimer()
+		start := time.Now()
+		c.proxy.SetMode(faultproxy.Pass)
+		eventually(b, 10*time.Minute, func() error {
+			rows, _ := status(b, fs)
+			if n := rows["cloud"]["backlog_jobs"].(float64); n != 0 {
+				return fmt.Errorf("%v jobs left", n)
+			}
+			return nil
+		})
+		secs := time.Since(start).Seconds()
+		b.StopTimer()
+		b.ReportMetric(bytes/(1<<20)/secs, "MiB/s")
+		m.Unmount(b)
+	}
 }

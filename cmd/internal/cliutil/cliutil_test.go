@@ -70,3 +70,27 @@ func TestFlagsFirstParses(t *testing.T) {
 		t.Errorf("parsed store %q read-only %v -o %q args %q", store, ro, opts, args)
 	}
 }
+
+func TestCommandFlagsFirst(t *testing.T) {
+	cmds := []*cli.Command{
+		{Name: "site", Subcommands: []*cli.Command{
+			{Name: "remove", Flags: append(StoreFlags(), &cli.BoolFlag{Name: "drain"})},
+			{Name: "add", Flags: append(StoreFlags(), &cli.StringFlag{Name: "role"})},
+		}},
+		{Name: "status", Flags: append(StoreFlags(), &cli.BoolFlag{Name: "json"})},
+	}
+	for _, c := range []struct{ in, want string }{
+		{"hafs", "hafs"},
+		{"hafs site remove X --drain=false", "hafs site remove --drain=false X"},
+		{"hafs site add X --role burst --store U", "hafs site add --role burst --store U X"},
+		{"hafs status --json", "hafs status --json"},
+		{"hafs --help site", "hafs --help site"},
+		{"hafs nosuch X --json", "hafs nosuch X --json"}, // cli reports it
+		{"hafs site add X -- --role", "hafs site add -- X --role"},
+	} {
+		got := strings.Join(CommandFlagsFirst(strings.Fields(c.in), cmds), " ")
+		if got != c.want {
+			t.Errorf("CommandFlagsFirst(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
