@@ -195,6 +195,10 @@ func wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// workerMaxWait caps a site worker's back-off: about the breaker's
+// cool-down, so that copies resume within seconds of a site's return.
+const workerMaxWait = 5 * time.Second
+
 // claimBatch is how many jobs a worker claims at once.
 const claimBatch = 32
 
@@ -208,7 +212,7 @@ func (r *Router) siteWorker(ctx context.Context, name string) {
 			return
 		}
 		if err != nil {
-			d := Backoff(attempt, 100*time.Millisecond, 30*time.Second, nil)
+			d := Backoff(attempt, 100*time.Millisecond, workerMaxWait, nil)
 			attempt++
 			r.log.Debug("site queue: will retry", "site", name, "err", err, "in", d)
 			wait(ctx, d)
