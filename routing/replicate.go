@@ -77,9 +77,13 @@ func (r *Router) follow(ctx context.Context) {
 		if err := r.Acknowledge(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("acknowledge site set", "err", err)
 		}
-		w, err := r.m.Watch(ctx, r.m.SiteGenKey())
+		w, gen, err := r.m.WatchSites(ctx)
 		if err != nil {
 			wait(ctx, idleWait)
+			continue
+		}
+		if gen != r.current().gen {
+			w.Cancel() // changed since the reload: go round at once
 			continue
 		}
 		select {
@@ -222,7 +226,7 @@ func (r *Router) siteWorker(ctx context.Context, name string) {
 		if did {
 			continue
 		}
-		w, werr := r.m.Watch(ctx, r.m.ReplJobsKey(name))
+		w, werr := r.m.WatchReplication(ctx, name)
 		if werr != nil {
 			wait(ctx, idleWait)
 			continue
@@ -254,17 +258,15 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	did = st == meta.BackfillMore
-	n, err := r.deleteQueued(ctx, dest)
-	if err != nil {
-		return did || n > 0, err
-	}
+	// A deletion the site refuses must not hold up its copies.
+	n, delErr := r.deleteQueued(ctx, dest)
 	did = did || n > 0
 	if dest.br.State() == Open {
-		return did, nil
+		return did, delErr
 	}
 	jobs, err := r.m.ClaimReplication(ctx, name, claimBatch)
 	if err != nil || len(jobs) == 0 {
-		return did, err
+		return did, oneLine([]error{delErr, err})
 	}
 	errs := make([]error, len(jobs))
 	sem := make(chan struct{}, r.opts.Copies)
@@ -278,13 +280,13 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 		}()
 	}
 	wg.Wait()
-	return true, errors.Join(errs...)
+	return true, oneLine(append(errs, delErr))
 }
 
 // copyJob copies one object to dest from the best other site.
 func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) error {
 	key := r.opts.ObjectKey(j.ID)
-	data, err := r.get(ctx, key, 0, -1, nil, dest.Name)
+	data, err := r.get(ctx, key, 0, -1, nil, dest.Name, false)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// No site has it: the slice was deleted meanwhile (its job is then
@@ -336,5 +338,5 @@ func (r *Router) deleteQueued(ctx context.Context, dest *siteConn) (int, error) 
 	if err := r.m.DoneSiteDeletions(ctx, dest.Name, ok); err != nil {
 		return 0, err
 	}
-	return len(ok), errors.Join(errs...)
+	return len(ok), oneLine(errs)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,9 +87,10 @@ type siteConn struct {
 
 func (s *siteConn) lat() float64 { return math.Float64frombits(s.latency.Load()) }
 
-// ewmaAlpha weighs a new latency sample: with 0.3, a lasting change shows
-// in the average within a few samples.
-const ewmaAlpha = 0.3
+// ewmaAlpha weighs a new latency sample: with 0.5 a lasting change shows
+// within a few samples (a site no read prefers is sampled only by the
+// health probe, once a second), while one slow request moves it half way.
+const ewmaAlpha = 0.5
 
 func (s *siteConn) observe(d time.Duration) {
 	for {
@@ -300,7 +302,7 @@ func (r *Router) Put(ctx context.Context, key string, data []byte) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return oneLine(errs)
 }
 
 type pathKey struct{}
@@ -322,24 +324,24 @@ func PathFrom(ctx context.Context) string {
 const latencyBucket = 5 * time.Millisecond
 
 // readOrder returns the sites to read from, best first, and the rule that
-// chose them. A rule's roles order the sites by role, nearest first within
-// a role; without a rule, primary and burst sites rank by latency (role
-// breaking ties) and backups come last. Sites whose breaker is open go to
-// the end: they are only tried if their cool-down has ended.
-func readOrder(v *view, path string) ([]*siteConn, string) {
-	roles, rule := v.policy.Choose(path, OpRead)
+// chose the order. A matching read rule (when policy is set) puts its
+// roles first, in its order, nearest first within a role; the sites it
+// leaves out follow, so a block still reads while the preferred sites lack
+// it. Otherwise primary and burst sites rank by latency (role breaking
+// ties) and backups come last. Sites whose breaker is open go to the end:
+// they are only tried if their cool-down has ended.
+func readOrder(v *view, path string, policy bool) ([]*siteConn, string) {
+	roles, rule := defaultRoles, ""
+	if policy {
+		roles, rule = v.policy.Choose(path, OpRead)
+	}
 	rank := func(role string) int {
 		if i := slices.Index(roles, role); i >= 0 {
 			return i
 		}
-		return -1
+		return len(roles) + slices.Index(defaultRoles, role)
 	}
-	var out []*siteConn
-	for _, s := range v.sites {
-		if rank(s.Role) >= 0 {
-			out = append(out, s)
-		}
-	}
+	out := slices.Clone(v.sites)
 	bucket := func(s *siteConn) int64 {
 		l := s.lat()
 		if math.IsNaN(l) {
@@ -348,13 +350,17 @@ func readOrder(v *view, path string) ([]*siteConn, string) {
 		return int64(l * float64(time.Second) / float64(latencyBucket))
 	}
 	group := func(s *siteConn) int {
-		if rule != "" {
+		if rule != "" && slices.Contains(roles, s.Role) {
 			return rank(s.Role)
 		}
-		if s.Role == RoleBackup {
-			return 1
+		g := 0
+		if rule != "" {
+			g = len(roles) // after every role the rule names
 		}
-		return 0
+		if s.Role == RoleBackup {
+			g++
+		}
+		return g
 	}
 	open := func(s *siteConn) int {
 		if s.br.State() == Open {
@@ -375,49 +381,48 @@ func readOrder(v *view, path string) ([]*siteConn, string) {
 			}
 			return 1
 		}
-		if c := rank(a.Role) - rank(b.Role); c != 0 {
-			return c
-		}
-		return 0
+		return rank(a.Role) - rank(b.Role)
 	})
 	return out, rule
 }
 
 // Get reads from the best site that answers (see readOrder).
 func (r *Router) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
-	return r.get(ctx, key, off, n, nil, "")
+	return r.get(ctx, key, off, n, nil, "", true)
 }
 
 // GetVerified reads like Get and checks the data with verify: data that
 // fails it is read from the next site instead, and the bad copy is queued
 // for repair.
 func (r *Router) GetVerified(ctx context.Context, key string, off, n int64, verify func([]byte) error) ([]byte, error) {
-	return r.get(ctx, key, off, n, verify, "")
+	return r.get(ctx, key, off, n, verify, "", true)
 }
 
 // smallRead bounds the reads whose time counts as latency: a large read's
 // time is mostly transfer.
 const smallRead = 1 << 20
 
-func (r *Router) get(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string) ([]byte, error) {
+// get reads key from the best site but skip; policy applies the read
+// rules (copies and repairs ignore them: any site with the block will do).
+func (r *Router) get(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string, policy bool) ([]byte, error) {
 	var errs []error
 	for round := range readRounds {
 		if round > 0 && !wait(ctx, Backoff(round-1, retryBase, retryMaxWait, nil)) {
 			break
 		}
-		data, retry, err := r.getRound(ctx, key, off, n, verify, skip)
+		data, retry, err := r.getRound(ctx, key, off, n, verify, skip, policy)
 		if err == nil || !retry {
 			return data, err
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	return nil, oneLine(errs)
 }
 
 // getRound tries each site once, best first. It reports whether another
 // round may help: some site failed transiently.
-func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string) ([]byte, bool, error) {
-	order, _ := readOrder(r.current(), PathFrom(ctx))
+func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string, policy bool) ([]byte, bool, error) {
+	order, _ := readOrder(r.current(), PathFrom(ctx), policy)
 	var errs []error
 	missing, retry := 0, false
 	var bad []*siteConn
@@ -462,7 +467,7 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify 
 	if len(errs) == 0 {
 		return nil, false, fmt.Errorf("%s: no site to read from: %w", key, ErrUnavailable)
 	}
-	return nil, retry, errors.Join(errs...)
+	return nil, retry, oneLine(errs)
 }
 
 // repair queues fresh copies of key to the sites whose copies were bad.
@@ -485,9 +490,39 @@ func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*
 	}
 }
 
+// oneLine joins errors on one line (errors.Join uses newlines), for
+// messages an operator reads.
+func oneLine(errs []error) error {
+	var live []error
+	for _, e := range errs {
+		if e != nil {
+			live = append(live, e)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return nil
+	case 1:
+		return live[0]
+	}
+	msgs := make([]string, len(live))
+	for i, e := range live {
+		msgs[i] = e.Error()
+	}
+	return &joined{msg: strings.Join(msgs, "; "), errs: live}
+}
+
+type joined struct {
+	msg  string
+	errs []error
+}
+
+func (j *joined) Error() string   { return j.msg }
+func (j *joined) Unwrap() []error { return j.errs }
+
 // Head returns the size of key from the first site that has it.
 func (r *Router) Head(ctx context.Context, key string) (int64, error) {
-	order, _ := readOrder(r.current(), "")
+	order, _ := readOrder(r.current(), "", false)
 	var errs []error
 	for _, s := range order {
 		var size int64
@@ -504,7 +539,7 @@ func (r *Router) Head(ctx context.Context, key string) (int64, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return 0, errors.Join(errs...)
+		return 0, oneLine(errs)
 	}
 	return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
 }
@@ -521,7 +556,7 @@ func (r *Router) Delete(ctx context.Context, key string) error {
 		for _, s := range v.sites {
 			errs = append(errs, r.call(ctx, s, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) }))
 		}
-		return errors.Join(errs...)
+		return oneLine(errs)
 	}
 	names, err := r.m.FanOutDeletion(ctx, id)
 	if err != nil {
@@ -572,7 +607,7 @@ func (r *Router) Health(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("primary site %s: %w", s.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return oneLine(errs)
 }
 
 func (r *Router) String() string {
@@ -612,7 +647,7 @@ func (r *Router) Sites() []SiteInfo {
 // ReadOrder returns the names of the sites a read of path would try, in
 // order, and the rule that chose them ("" for the default).
 func (r *Router) ReadOrder(path string) ([]string, string) {
-	order, rule := readOrder(r.current(), path)
+	order, rule := readOrder(r.current(), path, true)
 	names := make([]string, len(order))
 	for i, s := range order {
 		names[i] = s.Name

@@ -389,6 +389,17 @@ func TestDeleteReachesSiteThatWasDown(t *testing.T) {
 	if g.sites["b"].has(objKey(id)) {
 		t.Error("the deleted block came back through the site that was down")
 	}
+	// A late repair of the deleted slice (a read that raced the deletion,
+	// or fsck) must not bring it back either.
+	if err := g.m.QueueRepair(context.Background(), "b", id, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.drain(t, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["b"].has(objKey(id)) {
+		t.Error("a repair brought a deleted block back")
+	}
 }
 
 func TestDeleteCancelsPendingCopy(t *testing.T) {
@@ -475,13 +486,13 @@ func TestBackfillOfAddedSite(t *testing.T) {
 	if bl := g.backlog(t, "c"); bl.Backfill || bl.Jobs != 0 {
 		t.Errorf("after the backfill: %+v", bl)
 	}
-	if err := g.m.RemoveSite(ctx, "a"); !errors.Is(err, meta.ErrLastPrimary) {
+	if err := g.m.RemoveSite(ctx, "a", false); !errors.Is(err, meta.ErrLastPrimary) {
 		t.Errorf("removing the last primary: %v, want ErrLastPrimary", err)
 	}
-	if err := g.m.RemoveSite(ctx, "c"); err != nil {
+	if err := g.m.RemoveSite(ctx, "c", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.m.RemoveSite(ctx, "c"); !errors.Is(err, meta.ErrNoSite) {
+	if err := g.m.RemoveSite(ctx, "c", true); !errors.Is(err, meta.ErrNoSite) {
 		t.Errorf("removing a removed site: %v, want ErrNoSite", err)
 	}
 }
@@ -568,10 +579,95 @@ func TestPolicyOrdersReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.r = g.router(t)
-	if order, r := g.r.ReadOrder("archive/2020/x"); strings.Join(order, ",") != "c,a" || r != "cold" {
-		t.Errorf("read order under the rule: %v by %q, want c,a by cold", order, r)
+	if order, r := g.r.ReadOrder("archive/2020/x"); strings.Join(order, ",") != "c,a,b" || r != "cold" {
+		t.Errorf("read order under the rule: %v by %q, want c,a (then b, which it leaves out) by cold", order, r)
 	}
 	if order, r := g.r.ReadOrder("home/x"); strings.Join(order, ",") != "a,b,c" || r != "" {
 		t.Errorf("default read order: %v by %q, want a,b,c", order, r)
+	}
+}
+
+func TestCopiesIgnoreReadRules(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst", "c:backup")
+	ctx := context.Background()
+	rule, _ := json.Marshal(routing.Rule{Name: "b", Pattern: "**", Ops: []string{"read"}, Roles: []string{"burst"}})
+	if err := g.m.AddRule(ctx, "b", rule); err != nil {
+		t.Fatal(err)
+	}
+	g.r = g.router(t)
+	id := g.write(t, []byte("x"))
+	// The backup's copy must come from the primary, though the rule sends
+	// reads to the burst site, which has no copy yet.
+	if err := g.drain(t, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if !g.sites["c"].has(objKey(id)) {
+		t.Fatal("the backup never got the block")
+	}
+	// And a read the rule sends to the burst site still finds the block.
+	if got, err := g.r.Get(routing.WithPath(ctx, "x"), objKey(id), 0, -1); err != nil || string(got) != "x" {
+		t.Errorf("read under a rule whose sites lack the block: %q %v", got, err)
+	}
+}
+
+func TestBackfillStepsAreBounded(t *testing.T) {
+	g := newRig(t, "a:primary")
+	ctx := context.Background()
+	const n = 2100 // more than one step's job bound, all in one chunk
+	for i := range n {
+		id, err := g.m.NewSlice(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := meta.SliceRef{ID: id, Pos: uint32(i), Len: 1, CRCs: []uint32{0}}
+		if _, _, err := g.m.CommitSlices(ctx, g.ino, []meta.ChunkWrite{{Index: 0, Slice: ref}}, int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	desc, _ := json.Marshal(routing.Site{Name: "c", Role: "burst", Endpoint: "mem://c", Bucket: "c"})
+	if err := g.m.AddSite(ctx, "c", desc); err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for {
+		st, err := g.m.Backfill(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == meta.BackfillDone {
+			break
+		}
+		if steps++; steps > 10 {
+			t.Fatal("backfill does not finish")
+		}
+	}
+	if steps < 1 {
+		t.Errorf("%d slices in one chunk were queued in a single step; want the job bound to split them", n)
+	}
+	if bl := g.backlog(t, "c"); bl.Jobs != n {
+		t.Errorf("backfill queued %d jobs, want %d", bl.Jobs, n)
+	}
+}
+
+func TestRemovePrimaryNeedsACompleteOne(t *testing.T) {
+	g := newRig(t, "a:primary")
+	ctx := context.Background()
+	g.write(t, []byte("x"))
+	desc, _ := json.Marshal(routing.Site{Name: "p2", Role: "primary", Endpoint: "mem://p2", Bucket: "p2"})
+	if err := g.m.AddSite(ctx, "p2", desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.RemoveSite(ctx, "a", true); !errors.Is(err, meta.ErrIncomplete) {
+		t.Fatalf("removing the only complete primary: %v, want ErrIncomplete", err)
+	}
+	g.r = g.router(t)
+	if err := g.r.Acknowledge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.drain(t, "p2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.m.RemoveSite(ctx, "a", true); err != nil {
+		t.Fatalf("removing a primary once another is complete: %v", err)
 	}
 }

@@ -162,6 +162,11 @@ func checkObjects(ctx context.Context, m *meta.FS, obj routing.ObjectStore, repa
 		if ok && size == int64(r.Len) {
 			return nil
 		}
+		// The listing is one site's; another may hold it (a primary added
+		// later lacks what its backfill has not copied yet).
+		if hs, err := obj.Head(ctx, s3tier.ObjectKey(r.ID)); err == nil && hs == int64(r.Len) {
+			return nil
+		}
 		problems++
 		what := "missing"
 		if ok {

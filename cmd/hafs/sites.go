@@ -206,7 +206,7 @@ func siteRemove(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := m.RemoveSite(ctx, name); err != nil {
+	if err := m.RemoveSite(ctx, name, c.Bool("drain")); err != nil {
 		return err
 	}
 	fmt.Printf("site %s removed\n", name)
@@ -241,11 +241,22 @@ func drain(ctx context.Context, m *meta.FS, name string) error {
 			return nil
 		}
 		var errs []error
+		did := false
 		for site := range bl {
 			if site != name {
-				if _, err := r.WorkOnce(ctx, site); err != nil {
+				d, err := r.WorkOnce(ctx, site)
+				did = did || d
+				if err != nil {
 					errs = append(errs, err)
 				}
+			}
+		}
+		if !did && len(errs) == 0 {
+			// The rest is claimed by running mounts, or waits for them.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
 			}
 		}
 		if err := errors.Join(errs...); err != nil {

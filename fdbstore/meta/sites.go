@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -134,8 +135,12 @@ func (f *FS) siteViewTx(tx fdbstore.ReadTx) (*SiteView, error) {
 	return v, nil
 }
 
-// SiteGenKey is the key every site or rule change sets; watch it.
-func (f *FS) SiteGenKey() []byte { return f.k.siteGen() }
+// WatchSites returns a watch that fires at the next site or rule change,
+// and the generation current when it was set.
+func (f *FS) WatchSites(ctx context.Context) (fdbstore.Watch, uint64, error) {
+	w, v, err := f.watch(ctx, f.k.siteGen())
+	return w, decU64(v), err
+}
 
 func (f *FS) sitesTx(tx fdbstore.ReadTx) ([]SiteRecord, error) {
 	b, e := f.k.siteRange()
@@ -200,17 +205,34 @@ func (f *FS) AddSite(ctx context.Context, name string, desc []byte) error {
 	})
 }
 
-// RemoveSite forgets a site with its queues. It refuses the last primary.
-func (f *FS) RemoveSite(ctx context.Context, name string) error {
+// ErrIncomplete reports the removal of a primary while no other primary
+// holds every block yet.
+var ErrIncomplete = errors.New("no other primary holds every block yet (its backfill or copies are pending); drain first")
+
+// RemoveSite forgets a site with its queues. It refuses the last primary,
+// and, with drained set, a primary while no other primary is complete (no
+// backfill, no copy queued), checked in the removal's own transaction.
+func (f *FS) RemoveSite(ctx context.Context, name string, drained bool) error {
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		recs, err := f.sitesTx(tx)
 		if err != nil {
 			return err
 		}
-		found, primaries := false, 0
+		found, primaries, complete := false, 0, 0
 		for _, r := range recs {
 			if r.Role == RolePrimary && r.Name != name {
 				primaries++
+				bf, err := tx.Get(f.k.backfill(r.Name))
+				if err != nil {
+					return err
+				}
+				jobs, err := tx.Get(f.k.replStat(r.Name, "jobs"))
+				if err != nil {
+					return err
+				}
+				if bf == nil && decI64(jobs) == 0 {
+					complete++
+				}
 			}
 			if r.Name == name {
 				found = true
@@ -224,6 +246,9 @@ func (f *FS) RemoveSite(ctx context.Context, name string) error {
 		}
 		if primaries == 0 {
 			return fmt.Errorf("site %q: %w", name, ErrLastPrimary)
+		}
+		if drained && primaries > 0 && complete == 0 {
+			return fmt.Errorf("site %q: %w", name, ErrIncomplete)
 		}
 		if err := f.bumpSiteGen(tx); err != nil {
 			return err
@@ -312,20 +337,23 @@ func (f *FS) enqueueReplication(tx fdbstore.Tx, r SliceRef) error {
 	}
 	for _, s := range recs {
 		if s.Role != RolePrimary {
-			f.putReplJob(tx, s.Name, r.ID, int64(r.Len))
+			if err := f.putReplJob(tx, s.Name, r.ID, int64(r.Len)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // putReplJob queues a copy of slice id to site (no-op when one is queued).
-func (f *FS) putReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
-	if v, _ := tx.Get(f.k.repl(site, id)); v != nil {
-		return
+func (f *FS) putReplJob(tx fdbstore.Tx, site string, id uint64, size int64) error {
+	if v, err := tx.Get(f.k.repl(site, id)); err != nil || v != nil {
+		return err
 	}
 	tx.Set(f.k.repl(site, id), encodeJob(size, time.Now().UnixNano(), ""))
 	tx.Add(f.k.replStat(site, "jobs"), 1)
 	tx.Add(f.k.replStat(site, "bytes"), size)
+	return nil
 }
 
 func (f *FS) dropReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
@@ -443,14 +471,26 @@ func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
 }
 
 // QueueRepair queues a fresh copy of slice id to site, whose copy was
-// found bad.
+// found bad or missing. A slice on its way out (queued for deletion
+// anywhere) is left alone: a copy would outlive the deletion there.
 func (f *FS) QueueRepair(ctx context.Context, site string, id uint64, size int64) error {
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		if v, err := tx.Get(f.k.site(site)); err != nil || v == nil {
+		recs, err := f.sitesTx(tx)
+		if err != nil {
 			return err
 		}
-		f.putReplJob(tx, site, id, size)
-		return nil
+		if !slices.ContainsFunc(recs, func(r SiteRecord) bool { return r.Name == site }) {
+			return nil
+		}
+		if v, err := tx.Get(f.k.delq(id)); err != nil || v != nil {
+			return err
+		}
+		for _, r := range recs {
+			if v, err := tx.Get(f.k.sdel(r.Name, id)); err != nil || v != nil {
+				return err
+			}
+		}
+		return f.putReplJob(tx, site, id, size)
 	})
 }
 
@@ -583,20 +623,18 @@ func (f *FS) Backlogs(ctx context.Context) (map[string]Backlog, error) {
 	return out, err
 }
 
-// ReplJobsKey is the key whose value changes whenever site's job count
-// does; workers watch it.
-func (f *FS) ReplJobsKey(site string) []byte { return f.k.replStat(site, "jobs") }
-
 type backfillCursor struct {
 	Gen uint64 // the site generation that added the site
-	Ino uint64 // next chunk record to scan: (Ino, Idx)
+	Ino uint64 // next chunk record to scan: (Ino, Idx), from its Ref'th entry
 	Idx int64
+	Ref int
 }
 
 func encodeBackfill(c backfillCursor) []byte {
 	b := binary.AppendUvarint(nil, c.Gen)
 	b = binary.AppendUvarint(b, c.Ino)
-	return binary.AppendVarint(b, c.Idx)
+	b = binary.AppendVarint(b, c.Idx)
+	return binary.AppendUvarint(b, uint64(c.Ref))
 }
 
 func decodeBackfill(b []byte) (backfillCursor, error) {
@@ -609,14 +647,25 @@ func decodeBackfill(b []byte) (backfillCursor, error) {
 	if c.Ino, n = binary.Uvarint(b); n <= 0 {
 		return c, errors.New("corrupt backfill cursor")
 	}
-	if c.Idx, n = binary.Varint(b[n:]); n <= 0 {
+	b = b[n:]
+	if c.Idx, n = binary.Varint(b); n <= 0 {
 		return c, errors.New("corrupt backfill cursor")
 	}
+	ref, n := binary.Uvarint(b[n:])
+	if n <= 0 {
+		return c, errors.New("corrupt backfill cursor")
+	}
+	c.Ref = int(ref)
 	return c, nil
 }
 
-// backfillPage bounds the chunk records one backfill step reads.
-const backfillPage = 200
+// A backfill step reads at most backfillPage chunk records and queues at
+// most backfillJobs copies (a chunk may list thousands of slices), so its
+// transaction stays small.
+const (
+	backfillPage = 200
+	backfillJobs = 2000
+)
 
 // BackfillState is what one Backfill step found.
 type BackfillState int
@@ -661,7 +710,7 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 		}
 		b := f.k.chunk(cur.Ino, cur.Idx)
 		_, e := tuple.Range(f.k.pack("chunk"))
-		n := 0
+		n, jobs := 0, 0
 		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: backfillPage}) {
 			if err != nil {
 				return err
@@ -676,12 +725,24 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 			if err != nil {
 				return err
 			}
-			for _, r := range refs {
-				if r.ID != 0 {
-					f.putReplJob(tx, site, r.ID, int64(r.Len))
+			if uint64(ino) != cur.Ino || idx != cur.Idx {
+				cur.Ref = 0 // a chunk the last step did not start
+			}
+			for i := cur.Ref; i < len(refs); i++ {
+				if jobs == backfillJobs {
+					cur.Ino, cur.Idx, cur.Ref = uint64(ino), idx, i
+					tx.Set(f.k.backfill(site), encodeBackfill(cur))
+					state = BackfillMore
+					return nil
+				}
+				if r := refs[i]; r.ID != 0 {
+					if err := f.putReplJob(tx, site, r.ID, int64(r.Len)); err != nil {
+						return err
+					}
+					jobs++
 				}
 			}
-			cur.Ino, cur.Idx = uint64(ino), idx+1
+			cur.Ino, cur.Idx, cur.Ref = uint64(ino), idx+1, 0
 			n++
 		}
 		if n < backfillPage {
@@ -770,14 +831,23 @@ func (f *FS) SiteStates(ctx context.Context) (map[string][]byte, error) {
 	return out, err
 }
 
-// Watch returns a watch on key, which fires when a later commit changes it.
-func (f *FS) Watch(ctx context.Context, key []byte) (fdbstore.Watch, error) {
+// WatchReplication returns a watch that fires when site's queue changes.
+func (f *FS) WatchReplication(ctx context.Context, site string) (fdbstore.Watch, error) {
+	w, _, err := f.watch(ctx, f.k.replStat(site, "jobs"))
+	return w, err
+}
+
+// watch returns a watch on key, which fires when a later commit changes
+// it, and the value it had.
+func (f *FS) watch(ctx context.Context, key []byte) (fdbstore.Watch, []byte, error) {
 	var w fdbstore.Watch
+	var v []byte
 	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
 		if w != nil {
 			w.Cancel()
 		}
-		if _, err := tx.Get(key); err != nil {
+		var err error
+		if v, err = tx.Get(key); err != nil {
 			return err
 		}
 		w = tx.Watch(key)
@@ -787,9 +857,9 @@ func (f *FS) Watch(ctx context.Context, key []byte) (fdbstore.Watch, error) {
 		if w != nil {
 			w.Cancel()
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return w, nil
+	return w, v, nil
 }
 
 // PendingCopies returns the slice ids with a replication job for site.

@@ -68,7 +68,9 @@ func Run(app *cli.App) {
 		args = CommandFlagsFirst(args, app.Commands)
 	}
 	if err := app.RunContext(context.Background(), args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+		// One line, even for joined errors.
+		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+		fmt.Fprintf(os.Stderr, "%s: %s\n", app.Name, msg)
 		os.Exit(1)
 	}
 }
