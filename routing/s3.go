@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -101,13 +102,73 @@ func (s *S3) String() string { return s.site.String() }
 
 func (s *S3) key(k string) *string { return aws.String(s.site.Prefix + k) }
 
+// Objects larger than multipartMin go up as a multipart upload of
+// partSize parts, partUploads at a time: a failed part is retried alone,
+// and a large block does not ride one connection.
+const (
+	multipartMin = 16 << 20
+	partSize     = 8 << 20
+	partUploads  = 4
+)
+
 // Put implements ObjectStore.
 func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	if len(data) > multipartMin {
+		return s.putMultipart(ctx, key, data)
+	}
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(s.site.Bucket), Key: s.key(key),
 		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 	})
 	return s.wrap("put", key, err)
+}
+
+// putMultipart uploads data in parts; on any failure it aborts the upload
+// so that no parts are left behind in the bucket.
+func (s *S3) putMultipart(ctx context.Context, key string, data []byte) error {
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.site.Bucket), Key: s.key(key)})
+	if err != nil {
+		return s.wrap("put", key, err)
+	}
+	n := (len(data) + partSize - 1) / partSize
+	parts := make([]types.CompletedPart, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, partUploads)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := data[i*partSize : min((i+1)*partSize, len(data))]
+			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+				Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body),
+				ContentLength: aws.Int64(int64(len(body)))})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+		}()
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	}
+	if err != nil {
+		// Best effort, on a context of its own: the caller's may be done.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId})
+		return s.wrap("put", key, err)
+	}
+	return nil
 }
 
 // Get implements ObjectStore.

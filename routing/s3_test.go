@@ -51,6 +51,23 @@ func TestS3AgainstMinIO(t *testing.T) {
 	if n, err := s.Head(ctx, "a/1"); err != nil || n != int64(len(data)) {
 		t.Errorf("Head = %d, %v", n, err)
 	}
+	// Past the multipart threshold, with a last part shorter than the rest.
+	big := make([]byte, multipartMin+partSize+12345)
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
+	if err := s.Put(ctx, "b/big", big); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "b/big", 0, -1); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("multipart object read back: %d bytes, %v; want %d bytes equal", len(got), err, len(big))
+	}
+	if got, err := s.Get(ctx, "b/big", partSize-3, 6); err != nil || !bytes.Equal(got, big[partSize-3:partSize+3]) {
+		t.Errorf("ranged read across a part boundary: %v %v", got, err)
+	}
+	if err := s.Delete(ctx, "b/big"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Put(ctx, "a/2", []byte("x")); err != nil {
 		t.Fatal(err)
 	}

@@ -216,9 +216,11 @@ func gcCommand() *cli.Command {
 	}
 }
 
-func gc(ctx context.Context, m *meta.FS, obj routing.ObjectStore, grace time.Duration, dry bool) error {
+// gc drains the deletion queue, then lists every site against the
+// metadata and deletes, on that site, the slice objects nothing claims.
+func gc(ctx context.Context, m *meta.FS, r *routing.Router, grace time.Duration, dry bool) error {
 	if !dry {
-		tier, err := s3tier.New(m, obj, s3tier.Options{})
+		tier, err := s3tier.New(m, r, s3tier.Options{})
 		if err != nil {
 			return err
 		}
@@ -237,18 +239,28 @@ func gc(ctx context.Context, m *meta.FS, obj routing.ObjectStore, grace time.Dur
 	if err := m.ObjectRefs(ctx, func(id uint64, _ int64, _ string) error { known[id] = true; return nil }); err != nil {
 		return err
 	}
+	cutoff := time.Now().Add(-grace)
+	for _, site := range r.Sites() {
+		if err := gcSite(ctx, site, known, cutoff, dry); err != nil {
+			return fmt.Errorf("site %s: %w", site.Name, err)
+		}
+	}
+	return nil
+}
+
+func gcSite(ctx context.Context, site routing.SiteInfo, known map[uint64]bool, cutoff time.Time, dry bool) error {
 	var listed, unref, deleted int
 	var freed int64
-	cutoff := time.Now().Add(-grace)
 	progress := func(final bool) {
 		if final || listed%1000 == 0 {
-			fmt.Fprintf(os.Stderr, "\rgc: %d objects listed, %d unreferenced, %d deleted (%d bytes)", listed, unref, deleted, freed)
+			fmt.Fprintf(os.Stderr, "\rgc %s: %d objects listed, %d unreferenced, %d deleted (%d bytes)",
+				site.Name, listed, unref, deleted, freed)
 			if final {
 				fmt.Fprintln(os.Stderr)
 			}
 		}
 	}
-	err := obj.List(ctx, s3tier.ObjectPrefix, func(o routing.Object) error {
+	err := site.Store.List(ctx, s3tier.ObjectPrefix, func(o routing.Object) error {
 		listed++
 		defer progress(false)
 		id, ok := s3tier.ParseObjectKey(o.Key)
@@ -257,10 +269,10 @@ func gc(ctx context.Context, m *meta.FS, obj routing.ObjectStore, grace time.Dur
 		}
 		unref++
 		if dry {
-			fmt.Printf("would delete %s (%d bytes, %s old)\n", o.Key, o.Size, time.Since(o.Modified).Round(time.Second))
+			fmt.Printf("would delete %s from %s (%d bytes, %s old)\n", o.Key, site.Name, o.Size, time.Since(o.Modified).Round(time.Second))
 			return nil
 		}
-		if err := obj.Delete(ctx, o.Key); err != nil {
+		if err := site.Store.Delete(ctx, o.Key); err != nil {
 			return err
 		}
 		deleted++

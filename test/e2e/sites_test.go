@@ -628,3 +628,63 @@ func BenchmarkSiteReplication(b *testing.B) {
 		m.Unmount(b)
 	}
 }
+
+// TestSitesServerErrors puts the fault proxy's other faults in front of
+// the sites: a burst site answering 503 and then stalling builds a backlog
+// and shows unhealthy with its breaker open; a primary answering 500
+// fails writes with EIO while reads go on from the burst site; with the
+// faults gone everything converges.
+func TestSitesServerErrors(t *testing.T) {
+	requireRoot(t)
+	a, b := minioSite(t, "primary", "primary"), minioSite(t, "cloud", "burst")
+	fs := multiSiteFS(t, a, b)
+	m := fs.Mount(t)
+	before := writeFiles(t, m.Dir, 2, 5<<20)
+	waitConverged(t, fs, 60*time.Second)
+
+	b.proxy.SetStatus(503)
+	must(t, os.Mkdir(filepath.Join(m.Dir, "during"), 0o755))
+	during := map[string][]byte{}
+	for k, v := range writeFiles(t, filepath.Join(m.Dir, "during"), 2, 5<<20) {
+		during["during/"+k] = v
+	}
+	eventually(t, 30*time.Second, func() error {
+		rows, _ := status(t, fs)
+		r := rows["cloud"]
+		if r["healthy"] != false || r["breaker"] != "open" || r["backlog_jobs"].(float64) == 0 {
+			return fmt.Errorf("cloud answering 503: %v; want unhealthy, breaker open, a backlog", r)
+		}
+		return nil
+	})
+	b.proxy.SetMode(faultproxy.Stall)
+	if rows, _ := status(t, fs); rows["cloud"]["healthy"] != false {
+		t.Errorf("a stalled site reported healthy: %v", rows["cloud"])
+	}
+
+	b.proxy.SetMode(faultproxy.Pass)
+	waitConverged(t, fs, 90*time.Second)
+	sameObjects(t, a, b)
+
+	a.proxy.SetStatus(500)
+	f, err := os.Create(filepath.Join(m.Dir, "refused"))
+	must(t, err)
+	_, werr := f.Write(bytes.Repeat([]byte("z"), 5<<20))
+	serr := f.Sync()
+	cerr := f.Close()
+	if !errors.Is(errors.Join(werr, serr, cerr), unix.EIO) {
+		t.Errorf("a write with the primary answering 500: write %v, fsync %v, close %v; want EIO", werr, serr, cerr)
+	}
+	dropCaches(t)
+	checkFiles(t, m.Dir, before)
+	checkFiles(t, m.Dir, during)
+	a.proxy.SetMode(faultproxy.Pass)
+	eventually(t, 30*time.Second, func() error {
+		if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 200 {
+			return fmt.Errorf("/healthz: %d %s", code, body)
+		}
+		return nil
+	})
+	after := writeFiles(t, m.Dir, 1, 5<<20)
+	dropCaches(t)
+	checkFiles(t, m.Dir, after)
+}
