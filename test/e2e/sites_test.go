@@ -50,8 +50,17 @@ func versitySite(t testing.TB, name, role string) *site {
 // direct opens the site's bucket straight, not through the proxy.
 func (s *site) objects(t testing.TB) map[uint64]int64 {
 	t.Helper()
-	obj, err := routing.OpenS3(context.Background(), routing.Site{Endpoint: s.proxy.Endpoint, Bucket: s.bucket})
+	out, err := s.list()
 	must(t, err)
+	return out
+}
+
+// list lists the site's slice objects through its proxy.
+func (s *site) list() (map[uint64]int64, error) {
+	obj, err := routing.OpenS3(context.Background(), routing.Site{Endpoint: s.proxy.Endpoint, Bucket: s.bucket})
+	if err != nil {
+		return nil, err
+	}
 	out := map[uint64]int64{}
 	err = obj.List(context.Background(), s3tier.ObjectPrefix, func(o routing.Object) error {
 		if id, ok := s3tier.ParseObjectKey(o.Key); ok {
@@ -59,8 +68,7 @@ func (s *site) objects(t testing.TB) map[uint64]int64 {
 		}
 		return nil
 	})
-	must(t, err)
-	return out
+	return out, err
 }
 
 // multiSiteFS makes a filesystem whose first site is given to hafs-mkfs
@@ -178,23 +186,35 @@ func waitConverged(t testing.TB, fs *FS, timeout time.Duration) {
 // sameObjects checks that every site holds exactly the primary's objects.
 func sameObjects(t testing.TB, sites ...*site) map[uint64]int64 {
 	t.Helper()
-	want := sites[0].objects(t)
-	if len(want) == 0 {
-		t.Fatal("the primary holds no object: the test wrote nothing large")
-	}
-	for _, s := range sites[1:] {
-		got := s.objects(t)
-		for id, size := range want {
-			if got[id] != size {
-				t.Errorf("site %s: object %d has %d bytes, the primary %d", s.name, id, got[id], size)
+	var want map[uint64]int64
+	// Deletions of overwritten blocks reach the sites one after another:
+	// poll until they agree.
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		if want, err = sites[0].list(); err != nil {
+			return err
+		}
+		if len(want) == 0 {
+			return errors.New("the primary holds no object")
+		}
+		for _, s := range sites[1:] {
+			got, err := s.list()
+			if err != nil {
+				return err
+			}
+			for id, size := range want {
+				if got[id] != size {
+					return fmt.Errorf("site %s: object %d has %d bytes, the primary %d", s.name, id, got[id], size)
+				}
+			}
+			for id := range got {
+				if _, ok := want[id]; !ok {
+					return fmt.Errorf("site %s: object %d is not on the primary", s.name, id)
+				}
 			}
 		}
-		for id := range got {
-			if _, ok := want[id]; !ok {
-				t.Errorf("site %s: object %d is not on the primary", s.name, id)
-			}
-		}
-	}
+		return nil
+	})
 	return want
 }
 
@@ -489,14 +509,21 @@ func TestSitesDeleteWhileDown(t *testing.T) {
 	b.proxy.SetMode(faultproxy.Refuse)
 	must(t, os.Remove(filepath.Join(m.Dir, "f00")))
 	eventually(t, 60*time.Second, func() error {
-		if n := len(a.objects(t)); n != 0 {
-			return fmt.Errorf("the primary still holds %d objects of the deleted file", n)
+		left, err := a.list()
+		if err != nil {
+			return err
+		}
+		if len(left) != 0 {
+			return fmt.Errorf("the primary still holds %d objects of the deleted file", len(left))
 		}
 		return nil
 	})
 	b.proxy.SetMode(faultproxy.Pass)
 	eventually(t, 60*time.Second, func() error {
-		left := b.objects(t)
+		left, err := b.list()
+		if err != nil {
+			return err
+		}
 		for id := range ids {
 			if _, ok := left[id]; ok {
 				return fmt.Errorf("the burst site still holds object %d of the deleted file", id)
