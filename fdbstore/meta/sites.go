@@ -159,26 +159,29 @@ func (f *FS) sitesTx(tx fdbstore.ReadTx) ([]SiteRecord, error) {
 }
 
 // lastString returns the last element of key, a string.
-func (f *FS) lastString(key []byte) (string, error) { return lastElem[string](f, key) }
-
-// lastElem returns the last element of one of f's keys, of type T.
-func lastElem[T any](f *FS, key []byte) (T, error) {
-	var zero T
+func (f *FS) lastString(key []byte) (string, error) {
 	el, err := tuple.Unpack(key[len(f.k.prefix):])
 	if err != nil || len(el) == 0 {
-		return zero, fmt.Errorf("corrupt key %q", key)
+		return "", fmt.Errorf("corrupt key %q", key)
 	}
-	v, ok := el[len(el)-1].(T)
+	s, ok := el[len(el)-1].(string)
 	if !ok {
-		return zero, fmt.Errorf("corrupt key %q", key)
+		return "", fmt.Errorf("corrupt key %q", key)
 	}
-	return v, nil
+	return s, nil
 }
 
 // lastID returns the last element of key, a slice id.
 func (f *FS) lastID(key []byte) (uint64, error) {
-	id, err := lastElem[int64](f, key)
-	return uint64(id), err
+	el, err := tuple.Unpack(key[len(f.k.prefix):])
+	if err != nil || len(el) == 0 {
+		return 0, fmt.Errorf("corrupt key %q", key)
+	}
+	id, ok := el[len(el)-1].(int64)
+	if !ok {
+		return 0, fmt.Errorf("corrupt key %q", key)
+	}
+	return uint64(id), nil
 }
 
 // errEnough stops a scan that has what it wanted.
