@@ -203,29 +203,24 @@ const scanPage = 10_000
 // page one consistent snapshot. fn runs outside the transaction, so a read
 // that is retried never calls it twice for a pair, and fn may do I/O.
 func (f *FS) scanRange(ctx context.Context, begin, end []byte, fn func(key, value []byte) error) error {
-	return f.scanPages(ctx, begin, end, scanPage, fn)
-}
-
-// scanPages is scanRange reading page keys per transaction.
-func (f *FS) scanPages(ctx context.Context, begin, end []byte, page int, fn func(key, value []byte) error) error {
 	for {
-		var rows []fdbstore.KeyValue
+		var page []fdbstore.KeyValue
 		err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 			var err error
-			rows, err = fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: page}))
+			page, err = fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: scanPage}))
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, kv := range rows {
+		for _, kv := range page {
 			if err := fn(kv.Key, kv.Value); err != nil {
 				return err
 			}
 		}
-		if len(rows) < page {
+		if len(page) < scanPage {
 			return nil
 		}
-		begin = append(bytes.Clone(rows[len(rows)-1].Key), 0)
+		begin = append(bytes.Clone(page[len(page)-1].Key), 0)
 	}
 }
