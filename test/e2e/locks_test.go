@@ -45,9 +45,8 @@ func TestFcntlLocksAcrossMounts(t *testing.T) {
 	fs := NewFS(t, FSOptions{})
 	a, b := fs.Mount(t), fs.Mount(t)
 	writeFile(t, filepath.Join(a.Dir, "f"), "data")
-	fa := openFile(t, filepath.Join(a.Dir, "f"), unix.O_RDWR, 0)
+	fa := openFD(t, filepath.Join(a.Dir, "f"), unix.O_RDWR, 0)
 	fb := openFile(t, filepath.Join(b.Dir, "f"), unix.O_RDWR, 0)
-	defer unix.Close(fb)
 
 	must(t, setlk(fa, unix.F_WRLCK, 0, 100))
 	wantLockErr(t, "B write-locks inside A's range", setlk(fb, unix.F_WRLCK, 50, 10), unix.EAGAIN)
@@ -88,8 +87,8 @@ func TestFlockAcrossMounts(t *testing.T) {
 	fs := NewFS(t, FSOptions{})
 	a, b := fs.Mount(t), fs.Mount(t)
 	writeFile(t, filepath.Join(a.Dir, "f"), "")
-	fa := openFile(t, filepath.Join(a.Dir, "f"), unix.O_RDONLY, 0)
-	fb := openFile(t, filepath.Join(b.Dir, "f"), unix.O_RDWR, 0) // RDWR: it also takes an fcntl write lock
+	fa := openFD(t, filepath.Join(a.Dir, "f"), unix.O_RDONLY, 0)
+	fb := openFD(t, filepath.Join(b.Dir, "f"), unix.O_RDWR, 0) // RDWR: it also takes an fcntl write lock
 
 	must(t, unix.Flock(fa, unix.LOCK_EX|unix.LOCK_NB))
 	wantLockErr(t, "B LOCK_EX under A's LOCK_EX", unix.Flock(fb, unix.LOCK_EX|unix.LOCK_NB), unix.EWOULDBLOCK)
@@ -117,8 +116,8 @@ func TestBlockingLockWakes(t *testing.T) {
 	writeFile(t, filepath.Join(a.Dir, "f"), "")
 	var waits []time.Duration
 	for range 5 {
-		fa := openFile(t, filepath.Join(a.Dir, "f"), unix.O_RDONLY, 0)
-		fb := openFile(t, filepath.Join(b.Dir, "f"), unix.O_RDONLY, 0)
+		fa := openFD(t, filepath.Join(a.Dir, "f"), unix.O_RDONLY, 0)
+		fb := openFD(t, filepath.Join(b.Dir, "f"), unix.O_RDONLY, 0)
 		must(t, unix.Flock(fa, unix.LOCK_EX))
 		got := make(chan time.Time, 1)
 		go func() {
@@ -284,7 +283,6 @@ func TestKilledClientLocksFreed(t *testing.T) {
 		t.Errorf("hafs-list-clients shows %d locks for the holder, want 1", c.Locks)
 	}
 	fb := openFile(t, filepath.Join(b.Dir, "lock"), unix.O_RDONLY, 0)
-	defer unix.Close(fb)
 	wantLockErr(t, "B while A's application holds the lock", unix.Flock(fb, unix.LOCK_EX|unix.LOCK_NB), unix.EWOULDBLOCK)
 
 	killed := time.Now()
@@ -317,10 +315,9 @@ func TestEvictLiveClient(t *testing.T) {
 	fs := NewFS(t, FSOptions{})
 	a, b := fs.Mount(t), fs.Mount(t)
 	writeFile(t, filepath.Join(a.Dir, "lock"), "")
-	fa := openFile(t, filepath.Join(a.Dir, "lock"), unix.O_RDWR, 0)
+	fa := openFD(t, filepath.Join(a.Dir, "lock"), unix.O_RDWR, 0)
 	must(t, unix.Flock(fa, unix.LOCK_EX))
 	fb := openFile(t, filepath.Join(b.Dir, "lock"), unix.O_RDONLY, 0)
-	defer unix.Close(fb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got := make(chan error, 1)
@@ -373,7 +370,6 @@ func TestThreeMountsLockHandoff(t *testing.T) {
 	fds := make([]int, 3)
 	for i, m := range ms {
 		fds[i] = openFile(t, filepath.Join(m.Dir, "f"), unix.O_RDWR, 0)
-		defer unix.Close(fds[i])
 	}
 	must(t, setlk(fds[0], unix.F_WRLCK, 0, 0))
 	type grant struct {
@@ -417,7 +413,6 @@ func TestEvictionRacesWrites(t *testing.T) {
 	fs := NewFS(t, FSOptions{})
 	a, b := fs.Mount(t), fs.Mount(t)
 	fa := openFile(t, filepath.Join(a.Dir, "log"), unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o644)
-	defer unix.Close(fa)
 	acked := make(chan int, 1)
 	started := make(chan struct{})
 	go func() {
@@ -470,9 +465,7 @@ func TestLockWaitInterruptAndDeadlock(t *testing.T) {
 	t.Logf("interrupted wait returned after %v", time.Since(start).Round(time.Millisecond))
 
 	fa := openFile(t, filepath.Join(a.Dir, "f"), unix.O_RDWR, 0)
-	defer unix.Close(fa)
 	fb := openFile(t, filepath.Join(b.Dir, "f"), unix.O_RDWR, 0)
-	defer unix.Close(fb)
 	must(t, setlk(fa, unix.F_WRLCK, 0, 1))
 	must(t, setlk(fb, unix.F_WRLCK, 1, 1))
 	// A waits for B's byte and B for A's: whichever asks second closes the

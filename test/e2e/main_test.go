@@ -190,11 +190,25 @@ func abbrev(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
+// openFile opens path for the rest of the test: the test's cleanup
+// closes it, so the test must not. A second close of the same number
+// would close whatever the process opened under it in between (a
+// listener of a later test, once an idle HTTP connection that got the
+// number closes), which is how connections to a live proxy came to be
+// refused.
 func openFile(t testing.TB, path string, flags int, mode uint32) int {
+	t.Helper()
+	fd := openFD(t, path, flags, mode)
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// openFD opens path for a test that closes it itself, because the close
+// is part of what it checks (a flush error, locks released by close).
+func openFD(t testing.TB, path string, flags int, mode uint32) int {
 	t.Helper()
 	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, mode)
 	must(t, err)
-	t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }
 

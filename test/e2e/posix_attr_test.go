@@ -240,7 +240,7 @@ func checkTimestamps(t *testing.T, d string) {
 	must(t, unix.Mkdir(path("mkdir", "new"), 0o755))
 	must(t, unix.Unlink(path("unlink", "x")))
 	must(t, unix.Rename(path("from", "r"), path("to", "r")))
-	fd := openFile(t, path("write"), unix.O_WRONLY, 0)
+	fd := openFD(t, path("write"), unix.O_WRONLY, 0)
 	pwrite(t, fd, []byte("world"), 5)
 	must(t, unix.Close(fd))
 	must(t, unix.Chmod(path("chmod"), 0o600))

@@ -119,7 +119,7 @@ func checkFallocate(t *testing.T, d string) {
 	wide := bytes.Repeat([]byte{0xCD}, 6*blk)
 	wp := filepath.Join(d, "punch-wide")
 	must(t, os.WriteFile(wp, wide, 0o644))
-	wfd := openFile(t, wp, unix.O_RDWR, 0)
+	wfd := openFD(t, wp, unix.O_RDWR, 0)
 	must(t, unix.Fallocate(wfd, uint32(punch), blk/2, 4*blk+100))
 	must(t, unix.Close(wfd))
 	wantContent(t, wp, concat(wide[:blk/2], zeros(4*blk+100), wide[blk/2+4*blk+100:]))

@@ -185,7 +185,7 @@ func checkKillSuid(t *testing.T, d string) {
 		step{do("write", p("sgid-noexec"), "x"), 0},
 		step{do("write", p("own"), "x"), 0},
 	)
-	fd := openFile(t, p("root-writes"), unix.O_WRONLY, 0)
+	fd := openFD(t, p("root-writes"), unix.O_WRONLY, 0)
 	pwrite(t, fd, []byte("x"), 0)
 	must(t, unix.Close(fd))
 	for name, mode := range map[string]uint32{

@@ -171,7 +171,7 @@ func makeTree(t *testing.T, root string) {
 		file(fmt.Sprintf("many/f-%03d", i), random(rng.IntN(3000)), 0o644)
 	}
 	file("sparse.bin", nil, 0o644)
-	fd := openFile(t, filepath.Join(root, "sparse.bin"), unix.O_WRONLY, 0)
+	fd := openFD(t, filepath.Join(root, "sparse.bin"), unix.O_WRONLY, 0)
 	pwrite(t, fd, random(4096), 1<<20)
 	must(t, unix.Ftruncate(fd, 3<<20))
 	must(t, unix.Close(fd))

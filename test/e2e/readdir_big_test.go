@@ -184,6 +184,7 @@ func listInPages(t *testing.T, dir string, reopen bool) []string {
 	for {
 		if reopen && off != 0 {
 			unix.Close(fd)
+			fd = -1 // the deferred close must not close the number again if open fails
 			fd = open()
 			if _, err := unix.Seek(fd, off, io.SeekStart); err != nil {
 				t.Fatalf("lseek %s to %d: %v", dir, off, err)

@@ -85,7 +85,7 @@ func TestS3RandomWorkload(t *testing.T) {
 	fs, _, obj := s3FS(t)
 	a := fs.Mount(t)
 	path := filepath.Join(a.Dir, "f")
-	fd := openFile(t, path, unix.O_RDWR|unix.O_CREAT, 0o644)
+	fd := openFD(t, path, unix.O_RDWR|unix.O_CREAT, 0o644)
 	rng := rand.New(rand.NewPCG(3, 4))
 	var ref []byte
 	const maxSize = 24 << 20
@@ -241,7 +241,7 @@ func TestS3CloseToOpen(t *testing.T) {
 		wantContent(t, filepath.Join(reader.Dir, p), data)
 		// Overwrite the middle and read again from the other side.
 		if size > 10 {
-			f := openFile(t, filepath.Join(writer.Dir, p), unix.O_RDWR, 0)
+			f := openFD(t, filepath.Join(writer.Dir, p), unix.O_RDWR, 0)
 			pwrite(t, f, []byte("MIDDLE"), int64(size/2))
 			must(t, unix.Close(f))
 			copy(data[size/2:], "MIDDLE")

@@ -107,7 +107,7 @@ func TestUnlinkWhileOpenOnAnotherMount(t *testing.T) {
 	fs := NewFS(t, FSOptions{})
 	a, b := fs.Mount(t).Dir, fs.Mount(t).Dir
 	writeFile(t, filepath.Join(a, "f"), "before")
-	fd := openFile(t, filepath.Join(a, "f"), unix.O_RDWR, 0)
+	fd := openFD(t, filepath.Join(a, "f"), unix.O_RDWR, 0)
 	must(t, os.Remove(filepath.Join(b, "f")))
 	if _, err := unix.Pwrite(fd, []byte("-after"), 6); err != nil {
 		t.Fatalf("write through a descriptor of a file unlinked elsewhere: %v", err)
