@@ -58,14 +58,17 @@ func (m *routerMetrics) replicated(site string, n int) {
 	m.replBytes.WithLabelValues(site).Add(float64(n))
 }
 
+// vecs are the metrics kept as they happen (the rest are read at scrape).
+func (m *routerMetrics) vecs() []prometheus.Collector {
+	return []prometheus.Collector{m.latency, m.errors, m.refusals, m.badCopies, m.replBytes}
+}
+
 // Describe implements prometheus.Collector.
 func (r *Router) Describe(ch chan<- *prometheus.Desc) {
 	m := r.met
-	m.latency.Describe(ch)
-	m.errors.Describe(ch)
-	m.refusals.Describe(ch)
-	m.badCopies.Describe(ch)
-	m.replBytes.Describe(ch)
+	for _, v := range m.vecs() {
+		v.Describe(ch)
+	}
 	for _, d := range []*prometheus.Desc{m.descState, m.descLat, m.descJobs, m.descBytes, m.descLag, m.descHealth} {
 		ch <- d
 	}
@@ -74,11 +77,9 @@ func (r *Router) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (r *Router) Collect(ch chan<- prometheus.Metric) {
 	m := r.met
-	m.latency.Collect(ch)
-	m.errors.Collect(ch)
-	m.refusals.Collect(ch)
-	m.badCopies.Collect(ch)
-	m.replBytes.Collect(ch)
+	for _, v := range m.vecs() {
+		v.Collect(ch)
+	}
 	for _, s := range r.Sites() {
 		ch <- prometheus.MustNewConstMetric(m.descState, prometheus.GaugeValue, float64(s.Breaker), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.descLat, prometheus.GaugeValue, s.Latency.Seconds(), s.Name)

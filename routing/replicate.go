@@ -179,12 +179,8 @@ func (r *Router) probeSite(ctx context.Context, s *siteConn) {
 // ProbeOnce probes every site once, at the same time, updating health and
 // latency (for tools that show them without running the router).
 func (r *Router) ProbeOnce(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, s := range r.current().sites {
-		wg.Add(1)
-		go func() { defer wg.Done(); r.probeSite(ctx, s) }()
-	}
-	wg.Wait()
+	sites := r.current().sites
+	inParallel(len(sites), len(sites), func(i int) error { r.probeSite(ctx, sites[i]); return nil })
 }
 
 // wait sleeps d or until ctx ends; it reports whether ctx is still live.
@@ -268,18 +264,7 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 	if err != nil || len(jobs) == 0 {
 		return did, oneLine([]error{delErr, err})
 	}
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, r.opts.Copies)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = r.copyJob(ctx, dest, j)
-		}()
-	}
-	wg.Wait()
+	errs := inParallel(len(jobs), r.opts.Copies, func(i int) error { return r.copyJob(ctx, dest, jobs[i]) })
 	return true, oneLine(append(errs, delErr))
 }
 
@@ -314,24 +299,13 @@ func (r *Router) deleteQueued(ctx context.Context, dest *siteConn) (int, error) 
 	if dest.br.State() == Open {
 		return 0, nil
 	}
-	done := make([]bool, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			key := r.opts.ObjectKey(id)
-			errs[i] = r.call(ctx, dest, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
-			done[i] = errs[i] == nil
-		}()
-	}
-	wg.Wait()
+	errs := inParallel(len(ids), 16, func(i int) error {
+		key := r.opts.ObjectKey(ids[i])
+		return r.call(ctx, dest, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
+	})
 	var ok []uint64
 	for i, id := range ids {
-		if done[i] {
+		if errs[i] == nil {
 			ok = append(ok, id)
 		}
 	}

@@ -292,17 +292,9 @@ func (r *Router) Put(ctx context.Context, key string, data []byte) error {
 	if len(targets) == 0 {
 		return fmt.Errorf("put %s: no primary site: %w", key, ErrUnavailable)
 	}
-	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
-	for i, s := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = r.retry(ctx, s, "put", func(o ObjectStore) error { return o.Put(ctx, key, data) })
-		}()
-	}
-	wg.Wait()
-	return oneLine(errs)
+	return oneLine(inParallel(len(targets), len(targets), func(i int) error {
+		return r.retry(ctx, targets[i], "put", func(o ObjectStore) error { return o.Put(ctx, key, data) })
+	}))
 }
 
 type pathKey struct{}
@@ -562,24 +554,23 @@ func (r *Router) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	var wg sync.WaitGroup
+	var sites []*siteConn
 	for _, s := range v.sites {
-		if !slices.Contains(names, s.Name) {
-			continue
+		if slices.Contains(names, s.Name) {
+			sites = append(sites, s)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := r.call(ctx, s, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
-			if err == nil {
-				err = r.m.DoneSiteDeletions(ctx, s.Name, []uint64{id})
-			}
-			if err != nil {
-				r.log.Debug("site deletion left queued", "site", s.Name, "object", key, "err", err)
-			}
-		}()
 	}
-	wg.Wait()
+	inParallel(len(sites), len(sites), func(i int) error {
+		s := sites[i]
+		err := r.call(ctx, s, "delete", false, func(o ObjectStore) error { return o.Delete(ctx, key) })
+		if err == nil {
+			err = r.m.DoneSiteDeletions(ctx, s.Name, []uint64{id})
+		}
+		if err != nil {
+			r.log.Debug("site deletion left queued", "site", s.Name, "object", key, "err", err)
+		}
+		return nil
+	})
 	return nil
 }
 

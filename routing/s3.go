@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,27 +132,18 @@ func (s *S3) putMultipart(ctx context.Context, key string, data []byte) error {
 	}
 	n := (len(data) + partSize - 1) / partSize
 	parts := make([]types.CompletedPart, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, partUploads)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			body := data[i*partSize : min((i+1)*partSize, len(data))]
-			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
-				Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId,
-				PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body),
-				ContentLength: aws.Int64(int64(len(body)))})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
-		}()
-	}
-	wg.Wait()
+	errs := inParallel(n, partUploads, func(i int) error {
+		body := data[i*partSize : min((i+1)*partSize, len(data))]
+		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body)))})
+		if err != nil {
+			return err
+		}
+		parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+		return nil
+	})
 	err = errors.Join(errs...)
 	if err == nil {
 		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{

@@ -203,24 +203,29 @@ const scanPage = 10_000
 // page one consistent snapshot. fn runs outside the transaction, so a read
 // that is retried never calls it twice for a pair, and fn may do I/O.
 func (f *FS) scanRange(ctx context.Context, begin, end []byte, fn func(key, value []byte) error) error {
+	return f.scanPages(ctx, begin, end, scanPage, fn)
+}
+
+// scanPages is scanRange reading page keys per transaction.
+func (f *FS) scanPages(ctx context.Context, begin, end []byte, page int, fn func(key, value []byte) error) error {
 	for {
-		var page []fdbstore.KeyValue
+		var rows []fdbstore.KeyValue
 		err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 			var err error
-			page, err = fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: scanPage}))
+			rows, err = fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: page}))
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, kv := range page {
+		for _, kv := range rows {
 			if err := fn(kv.Key, kv.Value); err != nil {
 				return err
 			}
 		}
-		if len(page) < scanPage {
+		if len(rows) < page {
 			return nil
 		}
-		begin = append(bytes.Clone(page[len(page)-1].Key), 0)
+		begin = append(bytes.Clone(rows[len(rows)-1].Key), 0)
 	}
 }

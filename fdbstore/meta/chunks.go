@@ -209,9 +209,13 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 			}
 			lists[w.Index] = append(refs, w.Slice)
 			tx.Clear(f.k.intent(f.sess.id, w.Slice.ID))
-			if err := f.enqueueReplication(tx, w.Slice); err != nil {
-				return err
-			}
+		}
+		added := make([]SliceRef, len(writes))
+		for i, w := range writes {
+			added[i] = w.Slice
+		}
+		if err := f.enqueueReplication(tx, added); err != nil {
+			return err
 		}
 		for idx, refs := range lists {
 			v := encodeChunk(refs)
@@ -271,9 +275,9 @@ func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl 
 		}
 		for _, r := range repl {
 			tx.Clear(f.k.intent(f.sess.id, r.ID))
-			if err := f.enqueueReplication(tx, r); err != nil {
-				return err
-			}
+		}
+		if err := f.enqueueReplication(tx, repl); err != nil {
+			return err
 		}
 		tx.Set(f.k.chunk(ino, idx), encodeChunk(repl))
 		replaced = true

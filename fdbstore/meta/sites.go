@@ -159,16 +159,54 @@ func (f *FS) sitesTx(tx fdbstore.ReadTx) ([]SiteRecord, error) {
 }
 
 // lastString returns the last element of key, a string.
-func (f *FS) lastString(key []byte) (string, error) {
+func (f *FS) lastString(key []byte) (string, error) { return lastElem[string](f, key) }
+
+// lastElem returns the last element of one of f's keys, of type T.
+func lastElem[T any](f *FS, key []byte) (T, error) {
+	var zero T
 	el, err := tuple.Unpack(key[len(f.k.prefix):])
 	if err != nil || len(el) == 0 {
-		return "", fmt.Errorf("corrupt key %q", key)
+		return zero, fmt.Errorf("corrupt key %q", key)
 	}
-	s, ok := el[len(el)-1].(string)
+	v, ok := el[len(el)-1].(T)
 	if !ok {
-		return "", fmt.Errorf("corrupt key %q", key)
+		return zero, fmt.Errorf("corrupt key %q", key)
 	}
-	return s, nil
+	return v, nil
+}
+
+// lastID returns the last element of key, a slice id.
+func (f *FS) lastID(key []byte) (uint64, error) {
+	id, err := lastElem[int64](f, key)
+	return uint64(id), err
+}
+
+// errEnough stops a scan that has what it wanted.
+var errEnough = errors.New("enough")
+
+// idsIn returns the slice ids ending the keys of [b, e), at most limit of
+// them (0: all), read in pages.
+func (f *FS) idsIn(ctx context.Context, b, e []byte, limit int) ([]uint64, error) {
+	var out []uint64
+	page := scanPage
+	if limit > 0 {
+		page = limit
+	}
+	err := f.scanPages(ctx, b, e, page, func(key, _ []byte) error {
+		id, err := f.lastID(key)
+		if err != nil {
+			return err
+		}
+		out = append(out, id)
+		if len(out) == limit {
+			return errEnough
+		}
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return out, err
 }
 
 func (f *FS) bumpSiteGen(tx fdbstore.Tx) error {
@@ -325,18 +363,22 @@ func (f *FS) AckSites(ctx context.Context, gen uint64) error {
 // ErrStaleSites reports an acknowledgement of a site set that changed.
 var ErrStaleSites = errors.New("site set changed")
 
-// enqueueReplication writes, in the transaction making slice r live, one
-// replication job per site that did not get the object before the commit.
-func (f *FS) enqueueReplication(tx fdbstore.Tx, r SliceRef) error {
-	if r.ID == 0 {
-		return nil
-	}
+// enqueueReplication writes, in the transaction making slices live, one
+// replication job per slice and per site that did not get the objects
+// before the commit. It reads the site set once per transaction.
+func (f *FS) enqueueReplication(tx fdbstore.Tx, refs []SliceRef) error {
 	recs, err := f.sitesTx(tx)
 	if err != nil {
 		return err
 	}
 	for _, s := range recs {
-		if s.Role != RolePrimary {
+		if s.Role == RolePrimary {
+			continue
+		}
+		for _, r := range refs {
+			if r.ID == 0 {
+				continue
+			}
 			if err := f.putReplJob(tx, s.Name, r.ID, int64(r.Len)); err != nil {
 				return err
 			}
@@ -422,15 +464,14 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 					continue
 				}
 			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 3 {
-				return fmt.Errorf("corrupt replication key")
+			id, err := f.lastID(kv.Key)
+			if err != nil {
+				return err
 			}
-			id, _ := el[2].(int64)
 			if claim != f.sess.id {
 				tx.Set(kv.Key, encodeJob(size, enq, f.sess.id))
 			}
-			out = append(out, ReplJob{Site: site, ID: uint64(id), Size: size, Enqueued: time.Unix(0, enq)})
+			out = append(out, ReplJob{Site: site, ID: id, Size: size, Enqueued: time.Unix(0, enq)})
 			if len(out) == limit {
 				break
 			}
@@ -527,24 +568,8 @@ func (f *FS) FanOutDeletion(ctx context.Context, id uint64) ([]string, error) {
 // SiteDeletions returns up to limit slice ids whose objects site must
 // delete.
 func (f *FS) SiteDeletions(ctx context.Context, site string, limit int) ([]uint64, error) {
-	var out []uint64
-	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
-		out = out[:0]
-		b, e := f.k.sdelRange(site)
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: limit}) {
-			if err != nil {
-				return err
-			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 3 {
-				return fmt.Errorf("corrupt site deletion key")
-			}
-			id, _ := el[2].(int64)
-			out = append(out, uint64(id))
-		}
-		return nil
-	})
-	return out, err
+	b, e := f.k.sdelRange(site)
+	return f.idsIn(ctx, b, e, limit)
 }
 
 // DoneSiteDeletions clears deletion rows of site whose objects are gone.
@@ -784,11 +809,11 @@ func (f *FS) writersBehind(tx fdbstore.Tx, gen uint64) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			el, err := tuple.Unpack(ikv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 3 {
-				return false, fmt.Errorf("corrupt intent key")
+			id, err := f.lastID(ikv.Key)
+			if err != nil {
+				return false, err
 			}
-			if id, _ := el[2].(int64); uint64(id) < mark {
+			if id < mark {
 				return true, nil
 			}
 		}
@@ -864,16 +889,11 @@ func (f *FS) watch(ctx context.Context, key []byte) (fdbstore.Watch, []byte, err
 
 // PendingCopies returns the slice ids with a replication job for site.
 func (f *FS) PendingCopies(ctx context.Context, site string) (map[uint64]bool, error) {
-	out := map[uint64]bool{}
 	b, e := f.k.replRange(site)
-	err := f.scanRange(ctx, b, e, func(key, _ []byte) error {
-		el, err := tuple.Unpack(key[len(f.k.prefix):])
-		if err != nil || len(el) != 3 {
-			return fmt.Errorf("corrupt replication key")
-		}
-		id, _ := el[2].(int64)
-		out[uint64(id)] = true
-		return nil
-	})
+	ids, err := f.idsIn(ctx, b, e, 0)
+	out := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
 	return out, err
 }

@@ -362,12 +362,7 @@ func TestS3ServerDown(t *testing.T) {
 	// The site's breaker opened while it was down; it closes at the first
 	// successful probe after its cool-down (5 s), which /healthz shows.
 	start = time.Now()
-	eventually(t, 30*time.Second, func() error {
-		if body, code := httpGet(t, metricsURL(t, a)+"/healthz"); code != 200 {
-			return fmt.Errorf("/healthz after the restart: %d %s", code, body)
-		}
-		return nil
-	})
+	waitHealthy(t, a)
 	t.Logf("healthy again %v after the restart", time.Since(start).Round(time.Millisecond))
 	wantContent(t, filepath.Join(a.Dir, "kept"), kept)
 	again := bytes.Repeat([]byte("again "), 1_000_000)

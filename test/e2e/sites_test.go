@@ -116,6 +116,31 @@ func hafsRun(t testing.TB, fs *FS, args ...string) (string, string, error) {
 	return stdout.String(), stderr.String(), err
 }
 
+// waitHealthy polls the mount's /healthz until it answers 200.
+func waitHealthy(t testing.TB, m *Mount) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 200 {
+			return fmt.Errorf("/healthz: %d %s", code, body)
+		}
+		return nil
+	})
+}
+
+// wantWriteEIO writes and fsyncs n bytes to a new file at path and wants
+// EIO from the write, the fsync or the close.
+func wantWriteEIO(t testing.TB, path string, n int, when string) {
+	t.Helper()
+	f, err := os.Create(path)
+	must(t, err)
+	_, werr := f.Write(bytes.Repeat([]byte("y"), n))
+	serr := f.Sync()
+	cerr := f.Close()
+	if !errors.Is(errors.Join(werr, serr, cerr), unix.EIO) {
+		t.Errorf("a write %s: write %v, fsync %v, close %v; want EIO", when, werr, serr, cerr)
+	}
+}
+
 // statusRow is one site of `hafs status --json`.
 type statusRow map[string]any
 
@@ -252,25 +277,13 @@ func TestSitesReplicateAndFailover(t *testing.T) {
 		}
 	}
 	t.Logf("primary stopped: first read served by another site %v later", first.Round(time.Millisecond))
-	f, err := os.Create(filepath.Join(m.Dir, "while-down"))
-	must(t, err)
-	_, werr := f.Write(bytes.Repeat([]byte("y"), 6<<20))
-	serr := f.Sync()
-	cerr := f.Close()
-	if !errors.Is(errors.Join(werr, serr, cerr), unix.EIO) {
-		t.Errorf("a write with the primary down: write %v, fsync %v, close %v; want EIO", werr, serr, cerr)
-	}
+	wantWriteEIO(t, filepath.Join(m.Dir, "while-down"), 6<<20, "with the primary down")
 	if rows, err := status(t, fs); err == nil || rows["primary"]["healthy"] != false {
 		t.Errorf("hafs status with the primary down: exit %v, primary %v; want a failure and healthy=false", err, rows["primary"])
 	}
 
 	a.start()
-	eventually(t, 30*time.Second, func() error {
-		if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 200 {
-			return fmt.Errorf("/healthz: %d %s", code, body)
-		}
-		return nil
-	})
+	waitHealthy(t, m)
 	again := writeFiles(t, m.Dir, 1, 5<<20)
 	dropCaches(t)
 	checkFiles(t, m.Dir, again)
@@ -693,24 +706,12 @@ func TestSitesServerErrors(t *testing.T) {
 	sameObjects(t, a, b)
 
 	a.proxy.SetStatus(500)
-	f, err := os.Create(filepath.Join(m.Dir, "refused"))
-	must(t, err)
-	_, werr := f.Write(bytes.Repeat([]byte("z"), 5<<20))
-	serr := f.Sync()
-	cerr := f.Close()
-	if !errors.Is(errors.Join(werr, serr, cerr), unix.EIO) {
-		t.Errorf("a write with the primary answering 500: write %v, fsync %v, close %v; want EIO", werr, serr, cerr)
-	}
+	wantWriteEIO(t, filepath.Join(m.Dir, "refused"), 5<<20, "with the primary answering 500")
 	dropCaches(t)
 	checkFiles(t, m.Dir, before)
 	checkFiles(t, m.Dir, during)
 	a.proxy.SetMode(faultproxy.Pass)
-	eventually(t, 30*time.Second, func() error {
-		if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 200 {
-			return fmt.Errorf("/healthz: %d %s", code, body)
-		}
-		return nil
-	})
+	waitHealthy(t, m)
 	after := writeFiles(t, m.Dir, 1, 5<<20)
 	dropCaches(t)
 	checkFiles(t, m.Dir, after)

@@ -41,26 +41,31 @@ type Server struct {
 
 // Binary finds the minio executable: $HAFS_MINIO, bin/minio in the
 // module, $GOPATH/bin/minio, then $PATH.
-func Binary() (string, error) {
-	if p := os.Getenv("HAFS_MINIO"); p != "" {
+func Binary() (string, error) { return FindBinary("minio", "HAFS_MINIO") }
+
+// FindBinary finds a test server's executable: $env, bin/NAME in the
+// module, $GOPATH/bin/NAME, then $PATH (scripts/setup.sh --test installs
+// them in bin/).
+func FindBinary(name, env string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
 	var cands []string
 	if root, err := moduleRoot(); err == nil {
-		cands = append(cands, filepath.Join(root, "bin", "minio"))
+		cands = append(cands, filepath.Join(root, "bin", name))
 	}
 	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		cands = append(cands, filepath.Join(strings.TrimSpace(string(gp)), "bin", "minio"))
+		cands = append(cands, filepath.Join(strings.TrimSpace(string(gp)), "bin", name))
 	}
 	for _, c := range cands {
 		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
 			return c, nil
 		}
 	}
-	if p, err := exec.LookPath("minio"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("minio not found (looked in $HAFS_MINIO, %s and $PATH): run scripts/setup.sh --test", strings.Join(cands, ", "))
+	return "", fmt.Errorf("%s not found (looked in $%s, %s and $PATH): run scripts/setup.sh --test", name, env, strings.Join(cands, ", "))
 }
 
 func moduleRoot() (string, error) {
@@ -79,7 +84,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{bin: bin, DataDir: t.TempDir(), addr: freeAddr(t), t: t}
+	s := &Server{bin: bin, DataDir: t.TempDir(), addr: FreeAddr(t), t: t}
 	s.Endpoint = "http://" + s.addr
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -100,7 +105,7 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		return
 	}
-	console := freeAddr(s.t)
+	console := FreeAddr(s.t)
 	cmd := exec.Command(s.bin, "server", s.DataDir, "--address", s.addr, "--console-address", console, "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
@@ -154,8 +159,8 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on.
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a 127.0.0.1 address with a port nobody listens on.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

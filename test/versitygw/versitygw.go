@@ -6,12 +6,8 @@ package versitygw
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,29 +33,7 @@ type Server struct {
 
 // Binary finds the versitygw executable: $HAFS_VERSITYGW, bin/ in the
 // module, $GOPATH/bin, then $PATH.
-func Binary() (string, error) {
-	if p := os.Getenv("HAFS_VERSITYGW"); p != "" {
-		return p, nil
-	}
-	var cands []string
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull {
-			cands = append(cands, filepath.Join(filepath.Dir(gomod), "bin", "versitygw"))
-		}
-	}
-	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		cands = append(cands, filepath.Join(strings.TrimSpace(string(gp)), "bin", "versitygw"))
-	}
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
-			return c, nil
-		}
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("versitygw not found (looked in $HAFS_VERSITYGW, %s and $PATH): run scripts/setup.sh --test", strings.Join(cands, ", "))
-}
+func Binary() (string, error) { return minio.FindBinary("versitygw", "HAFS_VERSITYGW") }
 
 // Start runs a fresh versitygw for the test and stops it at cleanup.
 func Start(t testing.TB) *Server {
@@ -68,12 +42,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := minio.FreeAddr(t)
 	s := &Server{Endpoint: "http://" + addr, Dir: t.TempDir(), bin: bin, addr: addr, t: t}
 	s.Start()
 	t.Cleanup(s.Stop)
