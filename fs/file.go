@@ -47,7 +47,7 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 	if h, ok := f.(*handle); ok && h.path != "" {
 		ctx = routing.WithPath(ctx, h.path)
 	}
-	b, err := n.root.data.Read(ctx, n.ino, off, len(dest))
+	got, err := n.root.data.ReadInto(ctx, n.ino, off, dest)
 	if err != nil {
 		return nil, n.root.errno("read", err)
 	}
@@ -62,7 +62,7 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 			}
 		}
 	}
-	return fuse.ReadResultData(b), 0
+	return fuse.ReadResultData(dest[:got]), 0
 }
 
 func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {

@@ -271,7 +271,7 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 // copyJob copies one object to dest from the best other site.
 func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) error {
 	key := r.opts.ObjectKey(j.ID)
-	data, err := r.get(ctx, key, 0, -1, nil, dest.Name, false)
+	data, err := r.get(ctx, key, 0, -1, nil, nil, dest.Name, false)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// No site has it: the slice was deleted meanwhile (its job is then

@@ -380,14 +380,20 @@ func readOrder(v *view, path string, policy bool) ([]*siteConn, string) {
 
 // Get reads from the best site that answers (see readOrder).
 func (r *Router) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
-	return r.get(ctx, key, off, n, nil, "", true)
+	return r.get(ctx, key, off, n, nil, nil, "", true)
 }
 
 // GetVerified reads like Get and checks the data with verify: data that
 // fails it is read from the next site instead, and the bad copy is queued
 // for repair.
 func (r *Router) GetVerified(ctx context.Context, key string, off, n int64, verify func([]byte) error) ([]byte, error) {
-	return r.get(ctx, key, off, n, verify, "", true)
+	return r.get(ctx, key, off, n, nil, verify, "", true)
+}
+
+// GetVerifiedInto is GetVerified of len(dst) bytes, read into dst where the
+// site allows it (VerifyingStore).
+func (r *Router) GetVerifiedInto(ctx context.Context, key string, off int64, dst []byte, verify func([]byte) error) ([]byte, error) {
+	return r.get(ctx, key, off, int64(len(dst)), dst, verify, "", true)
 }
 
 // smallRead bounds the reads whose time counts as latency: a large read's
@@ -396,13 +402,13 @@ const smallRead = 1 << 20
 
 // get reads key from the best site but skip; policy applies the read
 // rules (copies and repairs ignore them: any site with the block will do).
-func (r *Router) get(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string, policy bool) ([]byte, error) {
+func (r *Router) get(ctx context.Context, key string, off, n int64, dst []byte, verify func([]byte) error, skip string, policy bool) ([]byte, error) {
 	var errs []error
 	for round := range readRounds {
 		if round > 0 && !wait(ctx, Backoff(round-1, retryBase, retryMaxWait, nil)) {
 			break
 		}
-		data, retry, err := r.getRound(ctx, key, off, n, verify, skip, policy)
+		data, retry, err := r.getRound(ctx, key, off, n, dst, verify, skip, policy)
 		if err == nil || !retry {
 			return data, err
 		}
@@ -413,7 +419,7 @@ func (r *Router) get(ctx context.Context, key string, off, n int64, verify func(
 
 // getRound tries each site once, best first. It reports whether another
 // round may help: some site failed transiently.
-func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify func([]byte) error, skip string, policy bool) ([]byte, bool, error) {
+func (r *Router) getRound(ctx context.Context, key string, off, n int64, dst []byte, verify func([]byte) error, skip string, policy bool) ([]byte, bool, error) {
 	order, _ := readOrder(r.current(), PathFrom(ctx), policy)
 	var errs []error
 	missing, retry := 0, false
@@ -425,7 +431,7 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, verify 
 		var data []byte
 		err := r.call(ctx, s, "get", n >= 0 && n <= smallRead, func(o ObjectStore) error {
 			var err error
-			data, err = o.Get(ctx, key, off, n)
+			data, err = getFrom(ctx, o, key, off, n, dst)
 			return err
 		})
 		if errors.Is(err, ErrNotFound) {

@@ -47,5 +47,29 @@ type ObjectStore interface {
 // VerifyingStore is an ObjectStore that checks what it reads: data that
 // fails verify is not returned while another copy may be good.
 type VerifyingStore interface {
-	GetVerified(ctx context.Context, key string, off, n int64, verify func([]byte) error) ([]byte, error)
+	// GetVerifiedInto reads len(dst) bytes of key from off, into dst where
+	// the site allows it (BufferedStore), and returns the verified data:
+	// dst's first bytes, or a buffer of the store's own.
+	GetVerifiedInto(ctx context.Context, key string, off int64, dst []byte, verify func([]byte) error) ([]byte, error)
+}
+
+// BufferedStore is an ObjectStore that reads into the caller's buffer, so
+// that a reader that recycles its buffers allocates nothing per read.
+type BufferedStore interface {
+	// GetInto reads up to len(dst) bytes of key from off into dst and
+	// returns how many it read: fewer only at the end of the object.
+	GetInto(ctx context.Context, key string, off int64, dst []byte) (int, error)
+}
+
+// getFrom reads n bytes of key from one store, into dst when there is one
+// and the store can.
+func getFrom(ctx context.Context, o ObjectStore, key string, off, n int64, dst []byte) ([]byte, error) {
+	if b, ok := o.(BufferedStore); ok && dst != nil {
+		got, err := b.GetInto(ctx, key, off, dst)
+		if err != nil {
+			return nil, err
+		}
+		return dst[:got], nil
+	}
+	return o.Get(ctx, key, off, n)
 }

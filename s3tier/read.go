@@ -1,7 +1,6 @@
 package s3tier
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,42 +33,55 @@ type span struct{ lo, hi int64 }
 // client's own buffered writes to ino are flushed first, so a read sees
 // every write that returned.
 func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, error) {
+	buf := make([]byte, n)
+	got, err := t.ReadInto(ctx, ino, off, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:got], nil
+}
+
+// ReadInto is Read into dst, which may hold anything: the FUSE layer
+// passes the kernel's request buffer, so a read of cached data allocates
+// nothing. It returns how many bytes of dst it filled.
+func (t *Tier) ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) (int, error) {
 	if t.obj == nil {
-		return t.m.Read(ctx, ino, off, n)
+		b, err := t.m.Read(ctx, ino, off, len(dst))
+		return copy(dst, b), err
 	}
 	if t.writerOf(ino, false) != nil {
 		if err := t.flush(ctx, ino, false); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
-	p := t.cachedPlan(ino, off, n, true)
+	p := t.cachedPlan(ino, off, len(dst), dst)
 	if p != nil {
 		err := t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
 		if err == nil {
 			t.readAhead(ctx, ino, off, int64(len(p.Base)), p.Attr.Size)
-			return p.Base, nil
+			return len(p.Base), nil
 		}
 		// Objects of a stale layout may be gone (another client truncated
 		// or compacted): read the layout again.
 		t.Invalidate(ino)
 	}
 	for attempt := 0; ; attempt++ {
-		p, err := t.planRead(ctx, ino, off, n)
+		p, err := t.planRead(ctx, ino, off, len(dst), true)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if len(p.Base) == 0 || p.Chunks == nil {
-			return p.Base, nil
+			return copy(dst, p.Base), nil
 		}
 		err = t.paintAhead(ctx, p, p.Base, t.aheadFor(ino, off))
 		if err == nil {
 			t.readAhead(ctx, ino, off, int64(len(p.Base)), p.Attr.Size)
-			return p.Base, nil
+			return copy(dst, p.Base), nil
 		}
 		// Another client may have compacted or truncated the file between
 		// the plan and the fetch, and its objects be gone: plan once more.
 		if attempt == 1 || !errors.Is(err, routing.ErrNotFound) {
-			return nil, err
+			return 0, err
 		}
 		t.Invalidate(ino)
 	}
@@ -112,8 +124,10 @@ func (t *Tier) Invalidate(ino uint64) {
 
 // cachedPlan builds a read plan from the cached layout, or returns nil when
 // it does not cover the range. Ranges over the inline part always read the
-// store, where that part lives.
-func (t *Tier) cachedPlan(ino uint64, off int64, n int, withBase bool) *meta.ReadPlan {
+// store, where that part lives. With base set, the plan's Base is its
+// first bytes, zeroed (painting leaves holes as they are); with base nil
+// the plan has no Base (read-ahead only warms the cache).
+func (t *Tier) cachedPlan(ino uint64, off int64, n int, base []byte) *meta.ReadPlan {
 	if off < t.layout.InlineMax {
 		return nil
 	}
@@ -136,21 +150,27 @@ func (t *Tier) cachedPlan(ino uint64, off int64, n int, withBase bool) *meta.Rea
 		}
 		chunks[idx] = refs
 	}
-	p := &meta.ReadPlan{Attr: &meta.Attr{Size: uint64(l.size), Flags: meta.AttrSliced}, Off: off, Chunks: chunks}
-	if withBase {
-		p.Base = make([]byte, end-off)
+	p := &meta.ReadPlan{Attr: &meta.Attr{Size: uint64(l.size), Flags: meta.AttrSliced}, Off: off, Len: end - off, Chunks: chunks}
+	if base != nil {
+		p.Base = base[:end-off]
+		clear(p.Base)
 	}
 	return p
 }
 
 // planRead reads a plan from the store and remembers the layout it shows,
-// unless an invalidation happened meanwhile.
-func (t *Tier) planRead(ctx context.Context, ino uint64, off int64, n int) (*meta.ReadPlan, error) {
+// unless an invalidation happened meanwhile. With base unset the plan has
+// no Base (read-ahead only warms the cache).
+func (t *Tier) planRead(ctx context.Context, ino uint64, off int64, n int, base bool) (*meta.ReadPlan, error) {
 	t.mu.Lock()
 	gen := t.layoutGen
 	t.mu.Unlock()
-	p, err := t.m.PlanRead(ctx, ino, off, n)
-	if err != nil || !p.Attr.Sliced() || len(p.Base) == 0 {
+	plan := t.m.PlanLayout
+	if base {
+		plan = t.m.PlanRead
+	}
+	p, err := plan(ctx, ino, off, n)
+	if err != nil || !p.Attr.Sliced() || p.Len == 0 {
 		return p, err
 	}
 	t.mu.Lock()
@@ -167,7 +187,7 @@ func (t *Tier) planRead(ctx context.Context, ino uint64, off int64, n int) (*met
 		t.layouts[ino] = l
 	}
 	cs := t.layout.ChunkSize
-	for idx := off / cs; idx*cs < off+int64(len(p.Base)); idx++ {
+	for idx := off / cs; idx*cs < off+p.Len; idx++ {
 		refs := p.Chunks[idx]
 		if refs == nil {
 			refs = []meta.SliceRef{}
@@ -270,23 +290,25 @@ func (t *Tier) runFetches(ctx context.Context, jobs []fetchJob) error {
 }
 
 // readSlice copies n bytes of slice r from offset from into dst (or, with
-// dst nil, only makes sure they are cached),
-// through the page cache. Missing pages are fetched with one ranged GET per
-// run and each is verified against its CRC32C before it is used or cached.
+// dst nil, only makes sure they are cached), through the page cache.
+// Missing pages are fetched with one ranged GET per run and each is
+// verified against its CRC32C before it is used or cached.
 func (t *Tier) readSlice(ctx context.Context, j fetchJob) error {
 	r, from, dst := j.r, j.from, j.dst
 	ps := t.layout.PageSize
 	to := from + j.n
 	first, last := from/ps, (to-1)/ps
 	limit := min(last+j.ahead/ps, (int64(r.Len)-1)/ps)
-	pages := make([][]byte, last-first+1)
-	for pg := first; pg <= last; {
-		if dst == nil && t.cache.has(pageKey{r.ID, pg}) {
-			pg++ // warming: a cached page needs nothing
-			continue
+	// cached copies page pg out of the cache (with dst nil: finds it there).
+	cached := func(pg int64) bool {
+		k := pageKey{r.ID, pg}
+		if dst == nil {
+			return t.cache.has(k)
 		}
-		if data, ok := t.cache.get(pageKey{r.ID, pg}); ok {
-			pages[pg-first] = data
+		return t.cache.copyPage(k, dst, from, to)
+	}
+	for pg := first; pg <= last; {
+		if cached(pg) {
 			pg++
 			continue
 		}
@@ -298,35 +320,34 @@ func (t *Tier) readSlice(ctx context.Context, j fetchJob) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if data, ok := t.cache.get(pageKey{r.ID, pg}); ok {
-				pages[pg-first] = data
+			if cached(pg) {
 				pg++
 				continue
 			}
 		}
 		if data, ok := t.fromDisk(r, pg); ok {
-			pages[pg-first] = data
+			if dst != nil {
+				copyRange(dst, from, to, data, pg*ps, pg*ps, ps)
+			}
+			t.cache.put(r.ID, pg, data, false)
 			pg++
 			continue
 		}
 		run, done := t.claimRun(r.ID, pg, limit)
-		got, err := t.fetchPages(ctx, r, pg, run)
-		done()
+		data, pooled, err := t.fetchPages(ctx, r, pg, run)
+		if err == nil {
+			if dst != nil {
+				for p := pg; p <= min(run, last); p++ {
+					copyRange(dst, from, to, data, pg*ps, p*ps, ps)
+				}
+			}
+			t.keep(r, pg, data, pooled)
+		}
+		done() // after keep: whoever waits on these pages finds them cached
 		if err != nil {
 			return err
 		}
-		copy(pages[pg-first:], got)
 		pg = run + 1
-	}
-	if dst == nil {
-		return nil
-	}
-	for i, data := range pages {
-		pg := first + int64(i)
-		lo, hi := max(from, pg*ps), min(to, pg*ps+int64(len(data)))
-		if hi > lo {
-			copy(dst[lo-from:hi-from], data[lo-pg*ps:hi-pg*ps])
-		}
 	}
 	return nil
 }
@@ -350,8 +371,19 @@ func (t *Tier) fromDisk(r meta.SliceRef, pg int64) ([]byte, bool) {
 		t.disk.drop(k)
 		return nil, false
 	}
-	t.cache.put(k, data)
 	return data, true
+}
+
+// keep caches the verified pages of slice r that data holds from page
+// first on, in memory and on the local disk; the memory cache owns data.
+func (t *Tier) keep(r meta.SliceRef, first int64, data []byte, pooled bool) {
+	if t.disk != nil {
+		ps := t.layout.PageSize
+		for lo := int64(0); lo < int64(len(data)); lo += ps {
+			t.disk.put(pageKey{r.ID, first + lo/ps}, data[lo:min(lo+ps, int64(len(data)))])
+		}
+	}
+	t.cache.put(r.ID, first, data, pooled)
 }
 
 // loadingOf returns the channel closed when the page being fetched by
@@ -389,9 +421,10 @@ func (t *Tier) claimRun(id uint64, pg, last int64) (int64, func()) {
 	}
 }
 
-// fetchPages reads pages [first, last] of slice r from the object store,
-// verifies and caches them.
-func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int64) ([][]byte, error) {
+// fetchPages reads pages [first, last] of slice r from the object store
+// and verifies them. The data is in a buffer of the pool when pooled is
+// set; the caller hands it on to the cache (keep).
+func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int64) (data []byte, pooled bool, err error) {
 	ps := t.layout.PageSize
 	lo, hi := first*ps, min((last+1)*ps, int64(r.Len))
 	t.ctr.fetches.Add(1)
@@ -411,35 +444,37 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 		}
 		return nil
 	}
-	var data []byte
-	var err error
-	if v, ok := t.obj.(routing.VerifyingStore); ok {
-		data, err = v.GetVerified(ctx, ObjectKey(r.ID), lo, hi-lo, verify)
-	} else if data, err = t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo); err == nil {
-		err = verify(data)
+	buf := t.bufs.get(int(hi - lo))
+	switch o := t.obj.(type) {
+	case routing.VerifyingStore:
+		data, err = o.GetVerifiedInto(ctx, ObjectKey(r.ID), lo, buf, verify)
+	case routing.BufferedStore:
+		var got int
+		if got, err = o.GetInto(ctx, ObjectKey(r.ID), lo, buf); err == nil {
+			data = buf[:got]
+			err = verify(data)
+		}
+	default:
+		if data, err = t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo); err == nil {
+			err = verify(data)
+		}
+	}
+	// The store may answer from a buffer of its own; ours is then free at
+	// once (no reader holds it: a read into it has returned).
+	pooled = err == nil && len(data) > 0 && &data[0] == &buf[0]
+	if !pooled {
+		t.bufs.put(buf)
 	}
 	t.ctr.fetchBytes.Add(int64(len(data)))
 	if err != nil {
 		if errors.Is(err, syscall.EIO) {
 			t.log.Error("bad slice object (checksum or length): answering EIO, not the bad data",
 				"slice", r.ID, "object", ObjectKey(r.ID), "err", err)
-			return nil, fmt.Errorf("read slice %d: %w", r.ID, syscall.EIO)
+			return nil, false, fmt.Errorf("read slice %d: %w", r.ID, syscall.EIO)
 		}
-		return nil, fmt.Errorf("read slice %d: %w", r.ID, err)
+		return nil, false, fmt.Errorf("read slice %d: %w", r.ID, err)
 	}
-	out := make([][]byte, 0, last-first+1)
-	for pg := first; pg <= last; pg++ {
-		page := data[pg*ps-lo : min((pg+1)*ps, int64(r.Len))-lo]
-		// A page of its own: a cached sub-slice would keep the whole
-		// response buffer alive, far past the cache's budget.
-		page = bytes.Clone(page)
-		t.cache.put(pageKey{r.ID, pg}, page)
-		if t.disk != nil {
-			t.disk.put(pageKey{r.ID, pg}, page)
-		}
-		out = append(out, page)
-	}
-	return out, nil
+	return data[:hi-lo], pooled, nil
 }
 
 // readAhead notes a read of [off, off+n) and, on a sequential run, keeps
@@ -493,10 +528,10 @@ func (t *Tier) readAhead(ctx context.Context, ino uint64, off, n int64, size uin
 			if from >= to {
 				return
 			}
-			p := t.cachedPlan(ino, from, int(to-from), false)
+			p := t.cachedPlan(ino, from, int(to-from), nil)
 			if p == nil {
 				var err error
-				if p, err = t.planRead(ctx, ino, from, int(to-from)); err != nil {
+				if p, err = t.planRead(ctx, ino, from, int(to-from), false); err != nil {
 					return
 				}
 			}

@@ -42,6 +42,7 @@ type Tier struct {
 	opts   Options
 	log    *slog.Logger
 	cache  *pageCache
+	bufs   bufPool    // the buffers object reads land in
 	disk   *diskCache // nil without a cache directory
 	crc    *crc32.Table
 
@@ -86,11 +87,16 @@ func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	pageSize := int64(1) // no object store: the cache stays empty
+	if layout != nil {
+		pageSize = layout.PageSize
+	}
 	t := &Tier{m: m, obj: obj, layout: layout, opts: opts, log: opts.Logger,
-		cache: newPageCache(opts.CacheBytes), crc: crc32.MakeTable(crc32.Castagnoli),
+		crc:     crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
 		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{},
 		compacts: map[[2]int64]bool{}, layouts: map[uint64]*fileLayout{}, stop: make(chan struct{})}
+	t.cache = newPageCache(opts.CacheBytes, pageSize, t.bufs.put)
 	if layout != nil && opts.CacheDir != "" {
 		if opts.DiskCacheBytes <= 0 {
 			opts.DiskCacheBytes = 10 << 30
@@ -156,6 +162,10 @@ func (t *Tier) PendingEnd(ino uint64) int64 {
 	return -1
 }
 
+// streamWrite is the size from which a write to an empty buffer is taken
+// for the start of a sequential stream (FUSE sends up to 1 MiB at once).
+const streamWrite = 128 << 10
+
 // Write stores data at off in ino. Small files go to the store at once;
 // data of large ones is buffered and sent in the background, and reaches
 // other clients at the next flush.
@@ -196,6 +206,11 @@ func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) er
 			// in uploads, which release them.
 			t.sendLocked(ctx, w)
 			t.budget.acquire(n)
+		}
+		if len(w.buf) == 0 && n >= streamWrite {
+			// A large write starts a stream: give the buffer the whole
+			// slice's room at once, not append's doubling copies.
+			w.buf = make([]byte, 0, room)
 		}
 		w.buf = append(w.buf, data[:n]...)
 		data = data[n:]

@@ -314,6 +314,9 @@ type ReadPlan struct {
 	// the answer.
 	Off  int64
 	Base []byte
+	// Len is the clipped range's length: len(Base), or for PlanLayout,
+	// which reads no base, what it would be.
+	Len int64
 	// Chunks holds, for a sliced file, the slice list of every chunk the
 	// range touches (absent: no slices, read the base).
 	Chunks map[int64][]SliceRef
@@ -322,6 +325,16 @@ type ReadPlan struct {
 // PlanRead reads what reading n bytes of ino at off needs, clipped to the
 // file's size.
 func (f *FS) PlanRead(ctx context.Context, ino uint64, off int64, n int) (*ReadPlan, error) {
+	return f.plan(ctx, ino, off, n, true)
+}
+
+// PlanLayout is PlanRead without the base: the slice lists a read-ahead
+// needs, without a buffer the size of its window.
+func (f *FS) PlanLayout(ctx context.Context, ino uint64, off int64, n int) (*ReadPlan, error) {
+	return f.plan(ctx, ino, off, n, false)
+}
+
+func (f *FS) plan(ctx context.Context, ino uint64, off int64, n int, base bool) (*ReadPlan, error) {
 	var p *ReadPlan
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		a, err := f.getAttr(tx, ino)
@@ -329,14 +342,19 @@ func (f *FS) PlanRead(ctx context.Context, ino uint64, off int64, n int) (*ReadP
 			return err
 		}
 		p = &ReadPlan{Attr: a, Off: off}
-		if p.Base, err = f.readTx(tx, a, off, n); err != nil {
-			return err
+		if base {
+			if p.Base, err = f.readTx(tx, a, off, n); err != nil {
+				return err
+			}
+			p.Len = int64(len(p.Base))
+		} else if n > 0 && off < int64(a.Size) {
+			p.Len = min(int64(a.Size), off+int64(n)) - off
 		}
-		if !a.Sliced() || len(p.Base) == 0 || f.sb.Data == nil {
+		if !a.Sliced() || p.Len == 0 || f.sb.Data == nil {
 			return nil
 		}
 		cs := f.sb.Data.ChunkSize
-		first, last := off/cs, (off+int64(len(p.Base))-1)/cs
+		first, last := off/cs, (off+p.Len-1)/cs
 		b, _ := f.k.chunksFrom(ino, first)
 		e, _ := f.k.chunksFrom(ino, last+1)
 		p.Chunks = map[int64][]SliceRef{}
