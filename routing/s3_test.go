@@ -136,3 +136,11 @@ func TestParseBucketURL(t *testing.T) {
 		}
 	}
 }
+
+// TestCRC32CHeader: the upload checksum header is the base64 of the
+// big-endian CRC32C, checked against the standard test vector.
+func TestCRC32CHeader(t *testing.T) {
+	if got := *crc32cHeader([]byte("123456789")); got != "4waSgw==" { // 0xE3069283
+		t.Errorf("crc32cHeader = %q, want %q", got, "4waSgw==")
+	}
+}
