@@ -4,8 +4,10 @@
 #   ceiling  a go-fuse loopback of a tmpfs directory, kernel passthrough off
 #            (test/loopback): the FUSE ceiling of this machine
 #   hafs     a fresh HAFS filesystem in a scratch SQLite store
+#   hafs-s3  the same with large bodies in a local MinIO (when one is built)
 # and prints each figure with its ratio to the ceiling, then runs the store
-# micro-benchmarks.
+# micro-benchmarks, the object store alone (what hafs-s3 can reach at most
+# on this machine) and multi-site replication.
 #
 # Environment: FSBENCH_ARGS extra fsbench flags (e.g. "--files 1000 --json");
 # HAFS_BENCH_ONLY_CEILING=1 measures the ceiling alone (no HAFS binaries).
@@ -112,6 +114,11 @@ echo "store micro-benchmarks (fdbstore/sqlitestore):"
 go test -run '^$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
 
 if [[ $only_ceiling != 1 && -n ${minio:-} ]]; then
+	echo
+	echo "the object store alone (routing's S3 client straight to a local MinIO, no FUSE, 1 GiB as 4 MiB"
+	echo "objects, 16 puts and 8 gets at a time; the most hafs-s3 can reach here, and MinIO's CPU per GiB):"
+	go test -run '^$' -bench 'BenchmarkS3Direct' -benchtime 1x ./routing/ 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)'
+
 	echo
 	echo "multi-site routing (test/e2e, two local MinIO behind fault proxies):"
 	go test -run '^$' -bench 'BenchmarkSiteReplication' -benchtime 1x ./test/e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)'
