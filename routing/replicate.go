@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hafs/hafs/fdbstore/meta"
@@ -268,10 +271,22 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 	return true, oneLine(append(errs, delErr))
 }
 
-// copyJob copies one object to dest from the best other site.
+// copyJob copies one object to dest from the best other site. A job
+// that carries the object's CRC32C copies only data that matches it: a bad
+// copy on a source is read from the next site and queued for repair, and
+// never spreads.
 func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) error {
 	key := r.opts.ObjectKey(j.ID)
-	data, err := r.get(ctx, key, 0, -1, nil, nil, dest.Name, false)
+	var verify func([]byte) error
+	if j.HasCRC {
+		verify = func(data []byte) error {
+			if int64(len(data)) != j.Size || crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)) != j.CRC {
+				return fmt.Errorf("object %s: %d bytes not matching its CRC32C: %w", key, len(data), syscall.EIO)
+			}
+			return nil
+		}
+	}
+	data, err := r.get(ctx, key, 0, -1, nil, verify, dest.Name, false)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// No site has it: the slice was deleted meanwhile (its job is then

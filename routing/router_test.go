@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -222,11 +223,20 @@ func (g *rig) write(t *testing.T, data []byte) uint64 {
 	if err := g.r.Put(ctx, objKey(id), data); err != nil {
 		t.Fatal(err)
 	}
-	ref := meta.SliceRef{ID: id, Len: uint32(len(data)), CRCs: []uint32{0}}
+	ref := meta.SliceRef{ID: id, Len: uint32(len(data)), CRCs: pageCRCs(data)}
 	if _, _, err := g.m.CommitSlices(ctx, g.ino, []meta.ChunkWrite{{Index: 0, Slice: ref}}, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// pageCRCs checksums data in the rig's 4 KiB pages, as s3tier does.
+func pageCRCs(data []byte) []uint32 {
+	var out []uint32
+	for lo := 0; lo < len(data); lo += 4096 {
+		out = append(out, crc32.Checksum(data[lo:min(lo+4096, len(data))], crc32.MakeTable(crc32.Castagnoli)))
+	}
+	return out
 }
 
 func (g *rig) backlog(t *testing.T, site string) meta.Backlog {
@@ -358,6 +368,50 @@ func TestBadCopyIsReadElsewhereAndRepaired(t *testing.T) {
 	}
 	if got, err := g.r.GetVerified(context.Background(), objKey(id), 0, -1, verify); err == nil {
 		t.Errorf("every copy bad: got %q and no error", got)
+	}
+}
+
+// TestBadSourceNeverSpreads: a copy job checks the object against the
+// CRC32C its slice record gives, so a bad copy on the only source is not
+// copied; once the source is good again, the copy goes through.
+func TestBadSourceNeverSpreads(t *testing.T) {
+	g := newRig(t, "a:primary", "c:burst")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000) // several pages
+	id := g.write(t, data)
+	key := objKey(id)
+	bad := bytes.Clone(data)
+	bad[5000] ^= 1
+	g.sites["a"].poke(key, string(bad))
+	if err := g.drain(t, "c"); err == nil {
+		t.Error("a copy from a bad source succeeded")
+	}
+	if g.sites["c"].has(key) {
+		t.Fatalf("the bad copy spread to c: %q...", g.sites["c"].peek(key)[:16])
+	}
+	if bl := g.backlog(t, "c"); bl.Jobs != 1 {
+		t.Errorf("the copy job is gone after a bad source: %+v", bl)
+	}
+	g.sites["a"].poke(key, string(data))
+	if err := g.drain(t, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["c"].peek(key) != string(data) {
+		t.Error("c does not hold the good copy after the source was mended")
+	}
+}
+
+// TestCopyReadsPastBadSource: with two primaries and one bad copy, the
+// burst site gets the good one.
+func TestCopyReadsPastBadSource(t *testing.T) {
+	g := newRig(t, "a:primary", "b:primary", "c:burst")
+	data := bytes.Repeat([]byte("x"), 10000)
+	id := g.write(t, data)
+	g.sites["a"].poke(objKey(id), strings.Repeat("y", 10000))
+	if err := g.drain(t, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if g.sites["c"].peek(objKey(id)) != string(data) {
+		t.Error("c got the bad copy")
 	}
 }
 

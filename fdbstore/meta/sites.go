@@ -379,7 +379,7 @@ func (f *FS) enqueueReplication(tx fdbstore.Tx, refs []SliceRef) error {
 			if r.ID == 0 {
 				continue
 			}
-			if err := f.putReplJob(tx, s.Name, r.ID, int64(r.Len)); err != nil {
+			if err := f.putReplJob(tx, s.Name, f.newJob(r)); err != nil {
 				return err
 			}
 		}
@@ -387,15 +387,27 @@ func (f *FS) enqueueReplication(tx fdbstore.Tx, refs []SliceRef) error {
 	return nil
 }
 
-// putReplJob queues a copy of slice id to site (no-op when one is queued).
-func (f *FS) putReplJob(tx fdbstore.Tx, site string, id uint64, size int64) error {
-	if v, err := tx.Get(f.k.repl(site, id)); err != nil || v != nil {
+// putReplJob queues a copy of slice j.id to site (no-op when one is
+// queued).
+func (f *FS) putReplJob(tx fdbstore.Tx, site string, j jobValue) error {
+	if v, err := tx.Get(f.k.repl(site, j.id)); err != nil || v != nil {
 		return err
 	}
-	tx.Set(f.k.repl(site, id), encodeJob(size, time.Now().UnixNano(), ""))
+	j.enq = time.Now().UnixNano()
+	tx.Set(f.k.repl(site, j.id), j.encode())
 	tx.Add(f.k.replStat(site, "jobs"), 1)
-	tx.Add(f.k.replStat(site, "bytes"), size)
+	tx.Add(f.k.replStat(site, "bytes"), j.size)
 	return nil
+}
+
+// newJob is the job that copies slice r, with its object's CRC32C when
+// the page checksums give it.
+func (f *FS) newJob(r SliceRef) jobValue {
+	j := jobValue{id: r.ID, size: int64(r.Len)}
+	if l := f.sb.Data; l != nil {
+		j.crc, j.hasCRC = objectCRC(r.CRCs, j.size, l.PageSize)
+	}
+	return j
 }
 
 func (f *FS) dropReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
@@ -404,22 +416,51 @@ func (f *FS) dropReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
 	tx.Add(f.k.replStat(site, "bytes"), -size)
 }
 
-func encodeJob(size, enq int64, claim string) []byte {
-	b := binary.AppendUvarint(nil, uint64(size))
-	b = binary.AppendVarint(b, enq)
-	return append(b, claim...)
+// jobValue is a replication job row: the object's size, when the job was
+// queued, the optional CRC32C of the whole object, and the session that
+// claimed it. Encoded as uvarint size, varint enqueue time, then either the
+// claim (hex, so never a 0 byte) or a 0 byte, the CRC (4 bytes, big
+// endian) and the claim: rows written before the CRC existed still decode.
+type jobValue struct {
+	id     uint64 // from the key, not the value
+	size   int64
+	enq    int64
+	crc    uint32
+	hasCRC bool
+	claim  string
 }
 
-func decodeJob(b []byte) (size, enq int64, claim string, err error) {
+func (j jobValue) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(j.size))
+	b = binary.AppendVarint(b, j.enq)
+	if j.hasCRC {
+		b = append(b, 0)
+		b = binary.BigEndian.AppendUint32(b, j.crc)
+	}
+	return append(b, j.claim...)
+}
+
+func decodeJob(b []byte) (jobValue, error) {
+	var j jobValue
 	s, n := binary.Uvarint(b)
 	if n <= 0 {
-		return 0, 0, "", errors.New("corrupt replication job")
+		return j, errors.New("corrupt replication job")
 	}
 	e, m := binary.Varint(b[n:])
 	if m <= 0 {
-		return 0, 0, "", errors.New("corrupt replication job")
+		return j, errors.New("corrupt replication job")
 	}
-	return int64(s), e, string(b[n+m:]), nil
+	j.size, j.enq = int64(s), e
+	rest := b[n+m:]
+	if len(rest) > 0 && rest[0] == 0 {
+		if len(rest) < 5 {
+			return j, errors.New("corrupt replication job")
+		}
+		j.crc, j.hasCRC = binary.BigEndian.Uint32(rest[1:5]), true
+		rest = rest[5:]
+	}
+	j.claim = string(rest)
+	return j, nil
 }
 
 // ReplJob is one object to copy to a site.
@@ -428,6 +469,10 @@ type ReplJob struct {
 	ID       uint64
 	Size     int64
 	Enqueued time.Time
+	// CRC is the whole object's CRC32C, when HasCRC: a copy is checked
+	// against it before it is stored (repairs queued by a reader have none).
+	CRC    uint32
+	HasCRC bool
 }
 
 // claimScan bounds the job rows one claim reads past others' claims.
@@ -446,19 +491,19 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 			if err != nil {
 				return err
 			}
-			size, enq, claim, err := decodeJob(kv.Value)
+			j, err := decodeJob(kv.Value)
 			if err != nil {
 				return err
 			}
-			if claim != "" && claim != f.sess.id {
-				ok, seen := live[claim]
+			if j.claim != "" && j.claim != f.sess.id {
+				ok, seen := live[j.claim]
 				if !seen {
-					v, err := tx.Get(f.k.session(claim))
+					v, err := tx.Get(f.k.session(j.claim))
 					if err != nil {
 						return err
 					}
 					ok = v != nil
-					live[claim] = ok
+					live[j.claim] = ok
 				}
 				if ok {
 					continue
@@ -468,10 +513,11 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 			if err != nil {
 				return err
 			}
-			if claim != f.sess.id {
-				tx.Set(kv.Key, encodeJob(size, enq, f.sess.id))
+			if j.claim != f.sess.id {
+				j.claim = f.sess.id
+				tx.Set(kv.Key, j.encode())
 			}
-			out = append(out, ReplJob{Site: site, ID: id, Size: size, Enqueued: time.Unix(0, enq)})
+			out = append(out, ReplJob{Site: site, ID: id, Size: j.size, Enqueued: time.Unix(0, j.enq), CRC: j.crc, HasCRC: j.hasCRC})
 			if len(out) == limit {
 				break
 			}
@@ -498,11 +544,11 @@ func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
 		}
 		live = v != nil
 		if live {
-			size, _, _, err := decodeJob(v)
+			j, err := decodeJob(v)
 			if err != nil {
 				return err
 			}
-			f.dropReplJob(tx, job.Site, job.ID, size)
+			f.dropReplJob(tx, job.Site, job.ID, j.size)
 		} else if site != nil {
 			tx.Set(f.k.sdel(job.Site, job.ID), nil)
 		}
@@ -531,7 +577,7 @@ func (f *FS) QueueRepair(ctx context.Context, site string, id uint64, size int64
 				return err
 			}
 		}
-		return f.putReplJob(tx, site, id, size)
+		return f.putReplJob(tx, site, jobValue{id: id, size: size})
 	})
 }
 
@@ -552,11 +598,11 @@ func (f *FS) FanOutDeletion(ctx context.Context, id uint64) ([]string, error) {
 				return err
 			}
 			if v != nil {
-				size, _, _, err := decodeJob(v)
+				j, err := decodeJob(v)
 				if err != nil {
 					return err
 				}
-				f.dropReplJob(tx, s.Name, id, size)
+				f.dropReplJob(tx, s.Name, id, j.size)
 			}
 			tx.Set(f.k.sdel(s.Name, id), nil)
 		}
@@ -623,11 +669,11 @@ func (f *FS) Backlogs(ctx context.Context) (map[string]Backlog, error) {
 				if err != nil {
 					return err
 				}
-				_, enq, _, err := decodeJob(kv.Value)
+				j, err := decodeJob(kv.Value)
 				if err != nil {
 					return err
 				}
-				bl.Oldest = time.Unix(0, enq)
+				bl.Oldest = time.Unix(0, j.enq)
 			}
 			b, e = f.k.sdelRange(s.Name)
 			for _, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 10000}) {
@@ -761,7 +807,7 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 					return nil
 				}
 				if r := refs[i]; r.ID != 0 {
-					if err := f.putReplJob(tx, site, r.ID, int64(r.Len)); err != nil {
+					if err := f.putReplJob(tx, site, f.newJob(r)); err != nil {
 						return err
 					}
 					jobs++
