@@ -268,7 +268,16 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 		return did, oneLine([]error{delErr, err})
 	}
 	errs := inParallel(len(jobs), r.opts.Copies, func(i int) error { return r.copyJob(ctx, dest, jobs[i]) })
-	return true, oneLine(append(errs, delErr))
+	var failed []meta.ReplJob
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, jobs[i])
+		}
+	}
+	// Held while this client backs off, the jobs would wait for it even
+	// when another client could copy them.
+	relErr := r.m.ReleaseReplication(context.WithoutCancel(ctx), failed)
+	return true, oneLine(append(errs, delErr, relErr))
 }
 
 // copyJob copies one object to dest from the best other site. A job

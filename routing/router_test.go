@@ -512,6 +512,28 @@ func TestClaimsExcludeOtherLiveClients(t *testing.T) {
 	}
 }
 
+// TestFailedCopiesAreReleased: a client whose copies fail gives up its
+// claims, so another live client takes the jobs at once.
+func TestFailedCopiesAreReleased(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	g.write(t, []byte("x"))
+	g.sites["b"].set(true, 0) // the destination refuses this client's puts
+	if err := g.drain(t, "b"); err == nil {
+		t.Fatal("copies to a site that is down succeeded")
+	}
+	ctx := context.Background()
+	other, err := meta.Open(ctx, g.m.Store(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.StartSession(ctx, meta.SessionInfo{Hostname: "other"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.ClaimReplication(ctx, "b", 10); err != nil || len(got) != 1 {
+		t.Fatalf("a live client's failed job was not claimable by another: %v %v", got, err)
+	}
+}
+
 func TestBackfillOfAddedSite(t *testing.T) {
 	g := newRig(t, "a:primary")
 	var ids []uint64

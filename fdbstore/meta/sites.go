@@ -527,6 +527,35 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 	return out, err
 }
 
+// ReleaseReplication gives up this client's claims on jobs (copies that
+// failed here), so that another client, which may reach a source this one
+// cannot, takes them while this one backs off.
+func (f *FS) ReleaseReplication(ctx context.Context, jobs []ReplJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		for _, job := range jobs {
+			v, err := tx.Get(f.k.repl(job.Site, job.ID))
+			if err != nil || v == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			j, err := decodeJob(v)
+			if err != nil {
+				return err
+			}
+			if j.claim == f.sess.id {
+				j.claim = ""
+				tx.Set(f.k.repl(job.Site, job.ID), j.encode())
+			}
+		}
+		return nil
+	})
+}
+
 // FinishReplication records that job's object is on its site. When the
 // job was cancelled meanwhile (the slice was deleted), the copy just made
 // must go too: it queues the object's deletion from the site and reports
