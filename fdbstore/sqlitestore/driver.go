@@ -26,12 +26,6 @@ func dsn(path string) string {
 		"foreign_keys(OFF)",
 		"cache_size(-32768)",
 		"temp_store(MEMORY)",
-		// Reads come from the mapped file instead of a pread per page:
-		// every read transaction after another process's commit reloads
-		// its pages, and those reads were the syscalls of a stat or an
-		// open (about a third more small-file reads per second). The map
-		// is read-only, so a full disk still fails writes cleanly.
-		"mmap_size(268435456)",
 	} {
 		q.Add("_pragma", p)
 	}
