@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,6 +37,9 @@ const (
 type S3 struct {
 	site   Site
 	client *s3.Client
+	// signedBodies is set once the server refused an unsigned upload that
+	// the classic signed form then got through.
+	signedBodies atomic.Bool
 }
 
 // OpenS3 returns a client for site. Credentials come from the standard AWS
@@ -119,12 +123,46 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	if len(data) > multipartMin {
 		return s.putMultipart(ctx, key, data)
 	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	if s.signedBodies.Load() {
+		return s.wrap("put", key, s.putObject(ctx, key, data, true))
+	}
+	err := s.putObject(ctx, key, data, false)
+	if err != nil && refusedForm(err) && s.putObject(ctx, key, data, true) == nil {
+		// A server that refuses an unsigned body or the checksum header
+		// but takes the classic form gets the classic form from now on.
+		s.signedBodies.Store(true)
+		return nil
+	}
+	return s.wrap("put", key, err)
+}
+
+// putObject uploads data in one request: with signed set, in SigV4's
+// classic form (a SHA-256 of the body in the signature); otherwise with an
+// unsigned body and a CRC32C header the server checks.
+func (s *S3) putObject(ctx context.Context, key string, data []byte, signed bool) error {
+	in := &s3.PutObjectInput{
 		Bucket: aws.String(s.site.Bucket), Key: s.key(key),
 		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
-		ChecksumCRC32C: crc32cHeader(data),
-	}, unsignedPayload)
-	return s.wrap("put", key, err)
+	}
+	if signed {
+		_, err := s.client.PutObject(ctx, in)
+		return err
+	}
+	in.ChecksumCRC32C = crc32cHeader(data)
+	_, err := s.client.PutObject(ctx, in, unsignedPayload)
+	return err
+}
+
+// refusedForm reports whether err is the server turning down the request
+// itself (a 4xx other than a missing bucket or key), which the classic
+// form may avoid; a transport failure or 5xx is not.
+func refusedForm(err error) bool {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	code := re.HTTPStatusCode()
+	return code >= 400 && code < 500 && code != http.StatusNotFound
 }
 
 // unsignedPayload signs a request's headers but not its body. SigV4's
@@ -143,7 +181,10 @@ func crc32cHeader(data []byte) *string {
 }
 
 // putMultipart uploads data in parts; on any failure it aborts the upload
-// so that no parts are left behind in the bucket.
+// so that no parts are left behind in the bucket. Parts go in the classic
+// signed form: part checksums need the algorithm declared at creation and
+// listed again at completion, which servers implement unevenly, and
+// objects this large are rare (a block above 16 MiB).
 func (s *S3) putMultipart(ctx context.Context, key string, data []byte) error {
 	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.site.Bucket), Key: s.key(key)})
@@ -157,7 +198,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, data []byte) error {
 		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket: aws.String(s.site.Bucket), Key: s.key(key), UploadId: up.UploadId,
 			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))), ChecksumCRC32C: crc32cHeader(body)}, unsignedPayload)
+			ContentLength: aws.Int64(int64(len(body)))})
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,5 +147,37 @@ func TestParseBucketURL(t *testing.T) {
 func TestCRC32CHeader(t *testing.T) {
 	if got := *crc32cHeader([]byte("123456789")); got != "4waSgw==" { // 0xE3069283
 		t.Errorf("crc32cHeader = %q, want %q", got, "4waSgw==")
+	}
+}
+
+// TestPutFallsBackToSignedBodies: a server that refuses unsigned bodies
+// (some S3-compatible servers and bucket policies do) gets the classic
+// signed form, on the first upload and directly from then on.
+func TestPutFallsBackToSignedBodies(t *testing.T) {
+	setCreds(t, "ak", "sk")
+	var unsigned, signed atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+			unsigned.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `<Error><Code>InvalidRequest</Code><Message>unsigned payloads are not allowed</Message></Error>`)
+			return
+		}
+		signed.Add(1)
+		w.Header().Set("ETag", `"x"`)
+	}))
+	defer srv.Close()
+	s, err := OpenS3(context.Background(), Site{Endpoint: srv.URL, Bucket: "b"}, WithAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Put(context.Background(), fmt.Sprint("k", i), []byte("data")); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if unsigned.Load() != 1 || signed.Load() != 3 {
+		t.Errorf("requests: %d unsigned, %d signed; want 1 and 3", unsigned.Load(), signed.Load())
 	}
 }
