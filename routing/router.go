@@ -482,7 +482,7 @@ func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*
 		size = 0
 	}
 	for _, s := range bad {
-		if err := r.m.QueueRepair(ctx, s.Name, id, size); err != nil {
+		if err := r.m.QueueRepair(ctx, s.Name, meta.SliceRef{ID: id, Len: uint32(size)}); err != nil {
 			r.log.Warn("queue repair", "site", s.Name, "object", key, "err", err)
 		}
 	}

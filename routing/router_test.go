@@ -445,7 +445,7 @@ func TestDeleteReachesSiteThatWasDown(t *testing.T) {
 	}
 	// A late repair of the deleted slice (a read that raced the deletion,
 	// or fsck) must not bring it back either.
-	if err := g.m.QueueRepair(context.Background(), "b", id, 1); err != nil {
+	if err := g.m.QueueRepair(context.Background(), "b", meta.SliceRef{ID: id, Len: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.drain(t, "b"); err != nil {

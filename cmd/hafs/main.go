@@ -83,10 +83,10 @@ func checkSites(ctx context.Context, m *meta.FS, r *routing.Router, repair bool)
 	if len(sites) < 2 {
 		return 0, 0, nil
 	}
-	refs := map[uint64]int64{}
+	refs := map[uint64]meta.SliceRef{}
 	err := m.ChunkRefs(ctx, func(_ uint64, _ int64, ref meta.SliceRef) error {
 		if ref.ID != 0 {
-			refs[ref.ID] = int64(ref.Len)
+			refs[ref.ID] = ref
 		}
 		return nil
 	})
@@ -118,15 +118,15 @@ func checkSites(ctx context.Context, m *meta.FS, r *routing.Router, repair bool)
 			return 0, 0, fmt.Errorf("site %s: %w", s.Name, err)
 		}
 		missing := 0
-		for id, size := range refs {
-			if have[id] == size || pending[id] {
+		for id, ref := range refs {
+			if have[id] == int64(ref.Len) || pending[id] {
 				continue
 			}
 			missing++
 			problems++
 			fmt.Printf("problem: site %s lacks object %s of slice %d and no copy is queued\n", s.Name, s3tier.ObjectKey(id), id)
 			if repair {
-				if err := m.QueueRepair(ctx, s.Name, id, size); err != nil {
+				if err := m.QueueRepair(ctx, s.Name, ref); err != nil {
 					return 0, 0, err
 				}
 				fixed++

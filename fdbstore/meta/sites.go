@@ -586,10 +586,12 @@ func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
 	return live, err
 }
 
-// QueueRepair queues a fresh copy of slice id to site, whose copy was
-// found bad or missing. A slice on its way out (queued for deletion
-// anywhere) is left alone: a copy would outlive the deletion there.
-func (f *FS) QueueRepair(ctx context.Context, site string, id uint64, size int64) error {
+// QueueRepair queues a fresh copy of slice ref to site, whose copy was
+// found bad or missing; with ref's page checksums the copy is checked
+// against them. A slice on its way out (queued for deletion anywhere) is
+// left alone: a copy would outlive the deletion there.
+func (f *FS) QueueRepair(ctx context.Context, site string, ref SliceRef) error {
+	id := ref.ID
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		recs, err := f.sitesTx(tx)
 		if err != nil {
@@ -606,7 +608,7 @@ func (f *FS) QueueRepair(ctx context.Context, site string, id uint64, size int64
 				return err
 			}
 		}
-		return f.putReplJob(tx, site, jobValue{id: id, size: size})
+		return f.putReplJob(tx, site, f.newJob(ref))
 	})
 }
 
