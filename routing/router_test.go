@@ -239,6 +239,21 @@ func pageCRCs(data []byte) []uint32 {
 	return out
 }
 
+// client opens the filesystem again as another client with its own
+// session, as a second mount would.
+func (g *rig) client(t *testing.T, host string) *meta.FS {
+	t.Helper()
+	ctx := context.Background()
+	m, err := meta.Open(ctx, g.m.Store(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StartSession(ctx, meta.SessionInfo{Hostname: host}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func (g *rig) backlog(t *testing.T, site string) meta.Backlog {
 	t.Helper()
 	bl, err := g.m.Backlogs(context.Background())
@@ -494,13 +509,7 @@ func TestClaimsExcludeOtherLiveClients(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
-	other, err := meta.Open(ctx, g.m.Store(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := other.StartSession(ctx, meta.SessionInfo{Hostname: "other"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	other := g.client(t, "other")
 	if got, err := other.ClaimReplication(ctx, "b", 10); err != nil || len(got) != 0 {
 		t.Fatalf("a second client claimed a job a live client holds: %v %v", got, err)
 	}
@@ -522,13 +531,7 @@ func TestFailedCopiesAreReleased(t *testing.T) {
 		t.Fatal("copies to a site that is down succeeded")
 	}
 	ctx := context.Background()
-	other, err := meta.Open(ctx, g.m.Store(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := other.StartSession(ctx, meta.SessionInfo{Hostname: "other"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	other := g.client(t, "other")
 	if got, err := other.ClaimReplication(ctx, "b", 10); err != nil || len(got) != 1 {
 		t.Fatalf("a live client's failed job was not claimable by another: %v %v", got, err)
 	}
