@@ -268,17 +268,32 @@ func (r *Router) WorkOnce(ctx context.Context, name string) (bool, error) {
 		return did, oneLine([]error{delErr, err})
 	}
 	errs := inParallel(len(jobs), r.opts.Copies, func(i int) error { return r.copyJob(ctx, dest, jobs[i]) })
-	var failed []meta.ReplJob
+	// Held while this client backs off, the jobs would wait for it even
+	// when another client could copy them. Jobs no site has a good copy
+	// for wait a while, so they do not take the head of the queue.
+	var failed, noGoodCopy []meta.ReplJob
 	for i, err := range errs {
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, errCorruptCopy) && !errors.Is(err, ErrUnavailable):
+			noGoodCopy = append(noGoodCopy, jobs[i])
+		default:
 			failed = append(failed, jobs[i])
 		}
 	}
-	// Held while this client backs off, the jobs would wait for it even
-	// when another client could copy them.
-	relErr := r.m.ReleaseReplication(context.WithoutCancel(ctx), failed)
-	return true, oneLine(append(errs, delErr, relErr))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	relErr := r.m.ReleaseReplication(rctx, failed, 0)
+	badErr := r.m.ReleaseReplication(rctx, noGoodCopy, r.opts.NoGoodCopyWait)
+	return true, oneLine(append(errs, delErr, relErr, badErr))
 }
+
+// releaseTimeout bounds giving up claims, which runs when the worker is
+// being stopped too: a store that does not answer must not hold it.
+const releaseTimeout = 5 * time.Second
+
+// errCorruptCopy marks a source copy that does not match its checksum.
+var errCorruptCopy = errors.New("copy does not match its CRC32C")
 
 // copyJob copies one object to dest from the best other site. A job
 // that carries the object's CRC32C copies only data that matches it: a bad
@@ -290,7 +305,7 @@ func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) er
 	if j.HasCRC {
 		verify = func(data []byte) error {
 			if int64(len(data)) != j.Size || crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)) != j.CRC {
-				return fmt.Errorf("object %s: %d bytes not matching its CRC32C: %w", key, len(data), syscall.EIO)
+				return fmt.Errorf("object %s (%d bytes): %w: %w", key, len(data), errCorruptCopy, syscall.EIO)
 			}
 			return nil
 		}

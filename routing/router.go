@@ -33,6 +33,9 @@ type RouterOptions struct {
 	BreakerCooldown  time.Duration
 	// HealthInterval is how often every site is probed (default 1 s).
 	HealthInterval time.Duration
+	// NoGoodCopyWait is how long a copy job whose object matched its
+	// checksum on no site waits before it is tried again (default 1 min).
+	NoGoodCopyWait time.Duration
 }
 
 // Retries: the router, not the S3 client, retries, so that a read leaves
@@ -130,6 +133,9 @@ func NewRouter(ctx context.Context, m *meta.FS, opts RouterOptions) (*Router, er
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
+	}
+	if opts.NoGoodCopyWait <= 0 {
+		opts.NoGoodCopyWait = time.Minute
 	}
 	r := &Router{m: m, opts: opts, log: opts.Logger, conns: map[string]*siteConn{}}
 	r.met = newRouterMetrics(r)

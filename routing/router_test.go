@@ -200,6 +200,7 @@ func (g *rig) router(t *testing.T) *routing.Router {
 	t.Helper()
 	r, err := routing.NewRouter(context.Background(), g.m, routing.RouterOptions{
 		ObjectKey: objKey, ParseKey: parseKey, BreakerThreshold: 2, BreakerCooldown: time.Hour,
+		NoGoodCopyWait: noGoodCopyWait,
 		Open: func(_ context.Context, s routing.Site) (routing.ObjectStore, error) {
 			if g.sites[s.Name] == nil {
 				g.sites[s.Name] = newMem(s.Name)
@@ -238,6 +239,10 @@ func pageCRCs(data []byte) []uint32 {
 	}
 	return out
 }
+
+// noGoodCopyWait is the rig's wait before a job no site had a good copy
+// for is tried again.
+const noGoodCopyWait = 200 * time.Millisecond
 
 // client opens the filesystem again as another client with its own
 // session, as a second mount would.
@@ -406,12 +411,55 @@ func TestBadSourceNeverSpreads(t *testing.T) {
 	if bl := g.backlog(t, "c"); bl.Jobs != 1 {
 		t.Errorf("the copy job is gone after a bad source: %+v", bl)
 	}
-	g.sites["a"].poke(key, string(data))
+	// Not tried again at once: the job waits, and the queue drains.
 	if err := g.drain(t, "c"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the waiting job was tried again at once: %v", err)
 	}
-	if g.sites["c"].peek(key) != string(data) {
-		t.Error("c does not hold the good copy after the source was mended")
+	if g.sites["c"].has(key) {
+		t.Fatal("the bad copy spread to c")
+	}
+	g.sites["a"].poke(key, string(data))
+	deadline := time.Now().Add(10 * time.Second)
+	for g.sites["c"].peek(key) != string(data) {
+		if time.Now().After(deadline) {
+			t.Fatal("c never got the good copy after the source was mended")
+		}
+		if err := g.drain(t, "c"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(noGoodCopyWait / 4) // the job's own wait, which is the point
+	}
+}
+
+// TestJobsWithoutGoodCopyDoNotBlock: more jobs than one claim takes whose
+// only source is bad do not keep the ones behind them from being copied.
+func TestJobsWithoutGoodCopyDoNotBlock(t *testing.T) {
+	g := newRig(t, "a:primary", "c:burst")
+	var bad, good []uint64
+	for i := range 40 {
+		id := g.write(t, []byte(fmt.Sprintf("block %02d", i)))
+		if i < 33 {
+			g.sites["a"].poke(objKey(id), "rotten!!")
+			bad = append(bad, id)
+		} else {
+			good = append(good, id)
+		}
+	}
+	for range 3 {
+		g.r.WorkOnce(context.Background(), "c") // errors expected: the bad ones
+	}
+	for _, id := range good {
+		if !g.sites["c"].has(objKey(id)) {
+			t.Errorf("slice %d, with a good source, was not copied behind %d bad ones", id, len(bad))
+		}
+	}
+	for _, id := range bad {
+		if g.sites["c"].has(objKey(id)) {
+			t.Errorf("bad slice %d spread", id)
+		}
+	}
+	if bl := g.backlog(t, "c"); bl.Jobs != int64(len(bad)) {
+		t.Errorf("backlog %d jobs, want the %d bad ones kept", bl.Jobs, len(bad))
 	}
 }
 

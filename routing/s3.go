@@ -127,14 +127,21 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 		return s.wrap("put", key, s.putObject(ctx, key, data, true))
 	}
 	err := s.putObject(ctx, key, data, false)
-	if err != nil && refusedForm(err) && s.putObject(ctx, key, data, true) == nil {
-		// A server that refuses an unsigned body or the checksum header
-		// but takes the classic form gets the classic form from now on.
-		s.signedBodies.Store(true)
-		return nil
+	if err != nil && (errors.Is(err, errChecksumIgnored) || refusedForm(err)) {
+		// A server that refuses an unsigned body or the checksum header,
+		// or stores the body without checking the header, gets the
+		// classic form from now on, this object included.
+		if serr := s.putObject(ctx, key, data, true); serr == nil {
+			s.signedBodies.Store(true)
+			return nil
+		}
 	}
 	return s.wrap("put", key, err)
 }
+
+// errChecksumIgnored is a server that took an unsigned upload without
+// answering with the checksum it was sent: nothing says it checked it.
+var errChecksumIgnored = errors.New("the server did not confirm the upload's CRC32C")
 
 // putObject uploads data in one request: with signed set, in SigV4's
 // classic form (a SHA-256 of the body in the signature); otherwise with an
@@ -149,20 +156,31 @@ func (s *S3) putObject(ctx context.Context, key string, data []byte, signed bool
 		return err
 	}
 	in.ChecksumCRC32C = crc32cHeader(data)
-	_, err := s.client.PutObject(ctx, in, unsignedPayload)
-	return err
+	out, err := s.client.PutObject(ctx, in, unsignedPayload)
+	if err != nil {
+		return err
+	}
+	// A server that checks the header echoes it; one that ignores it
+	// would store a body damaged on the way without a word.
+	if out.ChecksumCRC32C == nil || *out.ChecksumCRC32C != *in.ChecksumCRC32C {
+		return errChecksumIgnored
+	}
+	return nil
 }
 
-// refusedForm reports whether err is the server turning down the request
-// itself (a 4xx other than a missing bucket or key), which the classic
-// form may avoid; a transport failure or 5xx is not.
+// refusedForm reports whether err is the server turning down the form of
+// an unsigned upload (the unsigned body, or the checksum header), which
+// the classic form may avoid. Throttling, clock skew, timeouts and a body
+// that fails its checksum (BadDigest: damage on the way, retried as is)
+// are not.
 func refusedForm(err error) bool {
-	var re *awshttp.ResponseError
-	if !errors.As(err, &re) {
-		return false
+	for _, code := range []string{"NotImplemented", "InvalidArgument", "InvalidRequest",
+		"XAmzContentSHA256Mismatch", "AccessDenied"} {
+		if isCode(err, code) {
+			return true
+		}
 	}
-	code := re.HTTPStatusCode()
-	return code >= 400 && code < 500 && code != http.StatusNotFound
+	return false
 }
 
 // unsignedPayload signs a request's headers but not its body. SigV4's

@@ -42,6 +42,9 @@ func TestS3AgainstMinIO(t *testing.T) {
 	if err := s.Put(ctx, "a/1", data); err != nil {
 		t.Fatal(err)
 	}
+	if s.signedBodies.Load() {
+		t.Error("MinIO did not confirm the upload's CRC32C: uploads fell back to signed bodies")
+	}
 	for _, c := range []struct {
 		off, n int64
 		want   []byte
@@ -150,34 +153,69 @@ func TestCRC32CHeader(t *testing.T) {
 	}
 }
 
-// TestPutFallsBackToSignedBodies: a server that refuses unsigned bodies
-// (some S3-compatible servers and bucket policies do) gets the classic
-// signed form, on the first upload and directly from then on.
+// TestPutFallsBackToSignedBodies: how a server answers an unsigned upload
+// decides whether the client keeps that form or moves to the classic
+// signed one (on that upload and directly from then on). Signed uploads
+// always succeed here.
 func TestPutFallsBackToSignedBodies(t *testing.T) {
-	setCreds(t, "ak", "sk")
-	var unsigned, signed atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
-			unsigned.Add(1)
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `<Error><Code>InvalidRequest</Code><Message>unsigned payloads are not allowed</Message></Error>`)
-			return
-		}
-		signed.Add(1)
-		w.Header().Set("ETag", `"x"`)
-	}))
-	defer srv.Close()
-	s, err := OpenS3(context.Background(), Site{Endpoint: srv.URL, Bucket: "b"}, WithAttempts(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := s.Put(context.Background(), fmt.Sprint("k", i), []byte("data")); err != nil {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
-	if unsigned.Load() != 1 || signed.Load() != 3 {
-		t.Errorf("requests: %d unsigned, %d signed; want 1 and 3", unsigned.Load(), signed.Load())
+	for _, c := range []struct {
+		name   string
+		status int
+		code   string // error code; "" answers 200
+		echo   bool   // a 200 echoes the checksum header
+		// requests the server sees for three puts
+		unsigned, signed int32
+		fails            bool
+	}{
+		{name: "checks the header", status: 200, echo: true, unsigned: 3},
+		{name: "ignores the header", status: 200, unsigned: 1, signed: 3},
+		{name: "refuses unsigned bodies", status: 400, code: "InvalidRequest", unsigned: 1, signed: 3},
+		{name: "does not implement the header", status: 501, code: "NotImplemented", unsigned: 1, signed: 3},
+		{name: "policy denies unsigned bodies", status: 403, code: "AccessDenied", unsigned: 1, signed: 3},
+		{name: "damage on the way", status: 400, code: "BadDigest", unsigned: 1, fails: true},
+		{name: "clock skew", status: 403, code: "RequestTimeTooSkewed", unsigned: 1, fails: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			setCreds(t, "ak", "sk")
+			var unsigned, signed atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if r.Header.Get("X-Amz-Content-Sha256") != "UNSIGNED-PAYLOAD" {
+					signed.Add(1)
+					w.Header().Set("ETag", `"x"`)
+					return
+				}
+				unsigned.Add(1)
+				if c.code != "" {
+					w.WriteHeader(c.status)
+					fmt.Fprintf(w, `<Error><Code>%s</Code><Message>no</Message></Error>`, c.code)
+					return
+				}
+				if c.echo {
+					w.Header().Set("X-Amz-Checksum-Crc32c", r.Header.Get("X-Amz-Checksum-Crc32c"))
+				}
+				w.Header().Set("ETag", `"x"`)
+			}))
+			defer srv.Close()
+			s, err := OpenS3(context.Background(), Site{Endpoint: srv.URL, Bucket: "b"}, WithAttempts(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				err := s.Put(context.Background(), fmt.Sprint("k", i), []byte("data"))
+				if c.fails {
+					if err == nil {
+						t.Fatalf("put %d succeeded", i)
+					}
+					break
+				}
+				if err != nil {
+					t.Fatalf("put %d: %v", i, err)
+				}
+			}
+			if unsigned.Load() != c.unsigned || signed.Load() != c.signed {
+				t.Errorf("requests: %d unsigned, %d signed; want %d and %d", unsigned.Load(), signed.Load(), c.unsigned, c.signed)
+			}
+		})
 	}
 }

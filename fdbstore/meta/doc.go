@@ -30,7 +30,8 @@
 //	("ctr", "sitegen")          bumped by every site or rule change; watched
 //	("siteack", session)        site generation a writer uses, and its slice mark
 //	("repl", site, id)          a copy of slice id due on site: size, time,
-//	                            the object's CRC32C (optional), claim
+//	                            the object's CRC32C and a not-before time
+//	                            (both optional), claim
 //	("replstat", site, what)    the site's queued jobs and bytes, atomic adds
 //	("sdel", site, id)          slice id's object to delete from site
 //	("backfill", site)          the cursor of an added site's backfill scan

@@ -50,6 +50,8 @@ func TestJobValue(t *testing.T) {
 		{size: 4 << 20, enq: 1 << 60, claim: "0123456789abcdef"},
 		{size: 1, enq: -3, crc: 0xdeadbeef, hasCRC: true},
 		{size: 9, enq: 2, crc: 0, hasCRC: true, claim: "ab"},
+		{size: 9, enq: 2, retryAt: 1 << 62, claim: "ab"},
+		{size: 9, enq: 2, crc: 7, hasCRC: true, retryAt: -5},
 	} {
 		got, err := decodeJob(j.encode())
 		if err != nil || got != j {
@@ -61,7 +63,7 @@ func TestJobValue(t *testing.T) {
 	if got, err := decodeJob(old); err != nil || got != (jobValue{size: 42, enq: 99, claim: "cafe"}) {
 		t.Errorf("old row: %+v, %v", got, err)
 	}
-	for _, bad := range [][]byte{nil, {0x80}, {1}, {1, 2, 0, 1, 2}} {
+	for _, bad := range [][]byte{nil, {0x80}, {1}, {1, 2, 0, 1, 2}, {1, 2, 1}, {1, 2, 1, 0x80}} {
 		if _, err := decodeJob(bad); err == nil {
 			t.Errorf("corrupt row %x decoded", bad)
 		}

@@ -417,47 +417,70 @@ func (f *FS) dropReplJob(tx fdbstore.Tx, site string, id uint64, size int64) {
 }
 
 // jobValue is a replication job row: the object's size, when the job was
-// queued, the optional CRC32C of the whole object, and the session that
-// claimed it. Encoded as uvarint size, varint enqueue time, then either the
-// claim (hex, so never a 0 byte) or a 0 byte, the CRC (4 bytes, big
-// endian) and the claim: rows written before the CRC existed still decode.
+// queued, optional fields, and the session that claimed it. Encoded as
+// uvarint size, varint enqueue time, then tagged optional fields, then the
+// claim (hex, so it never starts with a tag byte): tag 0 and 4 bytes (big
+// endian) for the object's CRC32C, tag 1 and a varint for the time before
+// which nobody should claim the job again. Rows written before the tags
+// existed still decode.
 type jobValue struct {
-	id     uint64 // from the key, not the value
-	size   int64
-	enq    int64
-	crc    uint32
-	hasCRC bool
-	claim  string
+	id      uint64 // from the key, not the value
+	size    int64
+	enq     int64
+	crc     uint32
+	hasCRC  bool
+	retryAt int64 // unix ns; 0: claimable now
+	claim   string
 }
+
+const (
+	jobTagCRC     = 0
+	jobTagRetryAt = 1
+)
 
 func (j jobValue) encode() []byte {
 	b := binary.AppendUvarint(nil, uint64(j.size))
 	b = binary.AppendVarint(b, j.enq)
 	if j.hasCRC {
-		b = append(b, 0)
+		b = append(b, jobTagCRC)
 		b = binary.BigEndian.AppendUint32(b, j.crc)
+	}
+	if j.retryAt != 0 {
+		b = append(b, jobTagRetryAt)
+		b = binary.AppendVarint(b, j.retryAt)
 	}
 	return append(b, j.claim...)
 }
 
 func decodeJob(b []byte) (jobValue, error) {
 	var j jobValue
+	bad := errors.New("corrupt replication job")
 	s, n := binary.Uvarint(b)
 	if n <= 0 {
-		return j, errors.New("corrupt replication job")
+		return j, bad
 	}
 	e, m := binary.Varint(b[n:])
 	if m <= 0 {
-		return j, errors.New("corrupt replication job")
+		return j, bad
 	}
 	j.size, j.enq = int64(s), e
 	rest := b[n+m:]
-	if len(rest) > 0 && rest[0] == 0 {
-		if len(rest) < 5 {
-			return j, errors.New("corrupt replication job")
+	for len(rest) > 0 && rest[0] <= jobTagRetryAt {
+		switch rest[0] {
+		case jobTagCRC:
+			if len(rest) < 5 {
+				return j, bad
+			}
+			j.crc, j.hasCRC = binary.BigEndian.Uint32(rest[1:5]), true
+			rest = rest[5:]
+		case jobTagRetryAt:
+			t, k := binary.Varint(rest[1:])
+			if k <= 0 {
+				return j, bad
+			}
+			j.retryAt = t
+			rest = rest[1+k:]
 		}
-		j.crc, j.hasCRC = binary.BigEndian.Uint32(rest[1:5]), true
-		rest = rest[5:]
 	}
 	j.claim = string(rest)
 	return j, nil
@@ -486,6 +509,7 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		out = out[:0]
 		live := map[string]bool{}
+		now := time.Now().UnixNano()
 		b, e := f.k.replRange(site)
 		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: claimScan}) {
 			if err != nil {
@@ -494,6 +518,9 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 			j, err := decodeJob(kv.Value)
 			if err != nil {
 				return err
+			}
+			if j.retryAt > now {
+				continue // failed for want of a good copy: not yet
 			}
 			if j.claim != "" && j.claim != f.sess.id {
 				ok, seen := live[j.claim]
@@ -513,8 +540,8 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 			if err != nil {
 				return err
 			}
-			if j.claim != f.sess.id {
-				j.claim = f.sess.id
+			if j.claim != f.sess.id || j.retryAt != 0 {
+				j.claim, j.retryAt = f.sess.id, 0
 				tx.Set(kv.Key, j.encode())
 			}
 			out = append(out, ReplJob{Site: site, ID: id, Size: j.size, Enqueued: time.Unix(0, j.enq), CRC: j.crc, HasCRC: j.hasCRC})
@@ -529,18 +556,25 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 
 // ReleaseReplication gives up this client's claims on jobs (copies that
 // failed here), so that another client, which may reach a source this one
-// cannot, takes them while this one backs off.
-func (f *FS) ReleaseReplication(ctx context.Context, jobs []ReplJob) error {
+// cannot, takes them while this one backs off. With wait > 0 (no site had
+// a good copy) nobody claims them again before wait has passed, so that
+// jobs which cannot succeed yet do not take the head of the queue from
+// those that can.
+func (f *FS) ReleaseReplication(ctx context.Context, jobs []ReplJob, wait time.Duration) error {
 	if len(jobs) == 0 {
 		return nil
+	}
+	retryAt := int64(0)
+	if wait > 0 {
+		retryAt = time.Now().Add(wait).UnixNano()
 	}
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		for _, job := range jobs {
 			v, err := tx.Get(f.k.repl(job.Site, job.ID))
-			if err != nil || v == nil {
-				if err != nil {
-					return err
-				}
+			if err != nil {
+				return err
+			}
+			if v == nil {
 				continue
 			}
 			j, err := decodeJob(v)
@@ -548,7 +582,7 @@ func (f *FS) ReleaseReplication(ctx context.Context, jobs []ReplJob) error {
 				return err
 			}
 			if j.claim == f.sess.id {
-				j.claim = ""
+				j.claim, j.retryAt = "", retryAt
 				tx.Set(f.k.repl(job.Site, job.ID), j.encode())
 			}
 		}
