@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"math"
 	"slices"
@@ -462,7 +463,11 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, dst []b
 				continue
 			}
 		}
-		r.repair(ctx, key, s, bad)
+		var whole []byte
+		if off == 0 && n < 0 && verify != nil {
+			whole = data // a verified read of the whole object
+		}
+		r.repair(ctx, key, s, bad, whole)
 		return data, false, nil
 	}
 	if len(errs) == 0 && missing > 0 {
@@ -475,7 +480,10 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, dst []b
 }
 
 // repair queues fresh copies of key to the sites whose copies were bad.
-func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*siteConn) {
+//
+// whole is the verified data when the read was of the whole object: the
+// repair then carries its CRC32C and the copy is checked against it.
+func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*siteConn, whole []byte) {
 	if len(bad) == 0 {
 		return
 	}
@@ -483,12 +491,16 @@ func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*
 	if !ok {
 		return
 	}
-	size, err := good.obj.Head(ctx, key)
-	if err != nil {
-		size = 0
+	job := meta.ReplJob{ID: id}
+	if whole != nil {
+		job.Size, job.HasCRC = int64(len(whole)), true
+		job.CRC = crc32.Checksum(whole, crc32.MakeTable(crc32.Castagnoli))
+	} else if size, err := good.obj.Head(ctx, key); err == nil {
+		job.Size = size
 	}
 	for _, s := range bad {
-		if err := r.m.QueueRepair(ctx, s.Name, meta.SliceRef{ID: id, Len: uint32(size)}); err != nil {
+		job.Site = s.Name
+		if err := r.m.QueueRepair(ctx, job); err != nil {
 			r.log.Warn("queue repair", "site", s.Name, "object", key, "err", err)
 		}
 	}

@@ -376,6 +376,12 @@ func TestBadCopyIsReadElsewhereAndRepaired(t *testing.T) {
 	if bl := g.backlog(t, "a"); bl.Jobs != 1 {
 		t.Fatalf("no repair queued for the bad copy: %+v", bl)
 	}
+	// The read was of the whole object: the repair carries its checksum.
+	jobs, err := g.m.ClaimReplication(context.Background(), "a", 10)
+	want := crc32.Checksum([]byte("good data"), crc32.MakeTable(crc32.Castagnoli))
+	if err != nil || len(jobs) != 1 || !jobs[0].HasCRC || jobs[0].CRC != want || jobs[0].Size != 9 {
+		t.Fatalf("repair job %+v (%v), want one of 9 bytes with CRC32C %08x", jobs, err, want)
+	}
 	if err := g.drain(t, "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +514,7 @@ func TestDeleteReachesSiteThatWasDown(t *testing.T) {
 	}
 	// A late repair of the deleted slice (a read that raced the deletion,
 	// or fsck) must not bring it back either.
-	if err := g.m.QueueRepair(context.Background(), "b", meta.SliceRef{ID: id, Len: 1}); err != nil {
+	if err := g.m.QueueRepair(context.Background(), meta.ReplJob{Site: "b", ID: id, Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.drain(t, "b"); err != nil {

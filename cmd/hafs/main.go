@@ -126,7 +126,7 @@ func checkSites(ctx context.Context, m *meta.FS, r *routing.Router, repair bool)
 			problems++
 			fmt.Printf("problem: site %s lacks object %s of slice %d and no copy is queued\n", s.Name, s3tier.ObjectKey(id), id)
 			if repair {
-				if err := m.QueueRepair(ctx, s.Name, ref); err != nil {
+				if err := m.QueueRepair(ctx, m.RepairJob(s.Name, ref)); err != nil {
 					return 0, 0, err
 				}
 				fixed++

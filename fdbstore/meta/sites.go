@@ -620,12 +620,19 @@ func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
 	return live, err
 }
 
-// QueueRepair queues a fresh copy of slice ref to site, whose copy was
-// found bad or missing; with ref's page checksums the copy is checked
-// against them. A slice on its way out (queued for deletion anywhere) is
-// left alone: a copy would outlive the deletion there.
-func (f *FS) QueueRepair(ctx context.Context, site string, ref SliceRef) error {
-	id := ref.ID
+// RepairJob is the copy of slice ref to site that QueueRepair takes, with
+// the object's CRC32C when ref's page checksums give it.
+func (f *FS) RepairJob(site string, ref SliceRef) ReplJob {
+	j := f.newJob(ref)
+	return ReplJob{Site: site, ID: ref.ID, Size: j.size, CRC: j.crc, HasCRC: j.hasCRC}
+}
+
+// QueueRepair queues a fresh copy of job.ID to job.Site, whose copy was
+// found bad or missing; with job.HasCRC the copy is checked against it. A
+// slice on its way out (queued for deletion anywhere) is left alone: a copy
+// would outlive the deletion there.
+func (f *FS) QueueRepair(ctx context.Context, job ReplJob) error {
+	id, site := job.ID, job.Site
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		recs, err := f.sitesTx(tx)
 		if err != nil {
@@ -642,7 +649,7 @@ func (f *FS) QueueRepair(ctx context.Context, site string, ref SliceRef) error {
 				return err
 			}
 		}
-		return f.putReplJob(tx, site, f.newJob(ref))
+		return f.putReplJob(tx, site, jobValue{id: id, size: job.Size, crc: job.CRC, hasCRC: job.HasCRC})
 	})
 }
 
