@@ -476,6 +476,9 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, dst []b
 	if len(errs) == 0 {
 		return nil, false, fmt.Errorf("%s: no site to read from: %w", key, ErrUnavailable)
 	}
+	if missing > 0 {
+		errs = append(errs, fmt.Errorf("%s: missing on %d sites: %w", key, missing, ErrPartlyMissing))
+	}
 	return nil, retry, oneLine(errs)
 }
 

@@ -356,6 +356,19 @@ func TestNotFoundIsNotAFailure(t *testing.T) {
 	}
 }
 
+// TestMissingWhileASiteIsDown: an object the answering sites lack while
+// another site is down is ErrPartlyMissing, not ErrNotFound: it may live
+// on the site that is down, so nothing may take it as deleted, but a
+// reader with a stale plan still knows to read its plan again.
+func TestMissingWhileASiteIsDown(t *testing.T) {
+	g := newRig(t, "a:primary", "b:burst")
+	g.sites["b"].set(true, 0)
+	_, err := g.r.Get(context.Background(), objKey(999), 0, -1)
+	if !errors.Is(err, routing.ErrPartlyMissing) || errors.Is(err, routing.ErrNotFound) {
+		t.Fatalf("get of an object missing on a with b down: %v, want ErrPartlyMissing and not ErrNotFound", err)
+	}
+}
+
 func TestBadCopyIsReadElsewhereAndRepaired(t *testing.T) {
 	g := newRig(t, "a:primary", "b:burst")
 	id := g.write(t, []byte("good data"))

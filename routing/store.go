@@ -16,6 +16,12 @@ var ErrNotFound = errors.New("object not found")
 // application in place of EIO.
 var ErrUnavailable = errors.New("object store unavailable")
 
+// ErrPartlyMissing reports an object that the sites which answered do not
+// have while the others failed: it may be gone (a reader whose plan is
+// stale should read the plan again) or only on a site that is down, so it
+// is not ErrNotFound and nothing treats it as deleted.
+var ErrPartlyMissing = errors.New("object missing on every site that answered")
+
 // Object describes one stored object.
 type Object struct {
 	Key      string

@@ -79,8 +79,9 @@ func (t *Tier) ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) 
 			return copy(dst, p.Base), nil
 		}
 		// Another client may have compacted or truncated the file between
-		// the plan and the fetch, and its objects be gone: plan once more.
-		if attempt == 1 || !errors.Is(err, routing.ErrNotFound) {
+		// the plan and the fetch, and its objects be gone: plan once more
+		// (also when a site that is down might still have held them).
+		if attempt == 1 || !errors.Is(err, routing.ErrNotFound) && !errors.Is(err, routing.ErrPartlyMissing) {
 			return 0, err
 		}
 		t.Invalidate(ino)
