@@ -23,5 +23,8 @@
 // with bounded concurrency and a global memory budget (back-pressure); a
 // flush (close, fsync, lock release, a read of the same file, age) waits
 // for every slice of the inode to commit. Reads go through a byte-budget
-// page cache, safe to share because objects never change.
+// page cache, safe to share because objects never change: a GET lands in
+// a pooled buffer that becomes one cache entry, readers copy pages out
+// under the cache's lock into the kernel's buffer, and an evicted buffer
+// goes back to the pool, so a steady read allocates nothing.
 package s3tier
