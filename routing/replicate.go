@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync"
 	"syscall"
 	"time"
@@ -304,7 +303,7 @@ func (r *Router) copyJob(ctx context.Context, dest *siteConn, j meta.ReplJob) er
 	var verify func([]byte) error
 	if j.HasCRC {
 		verify = func(data []byte) error {
-			if int64(len(data)) != j.Size || crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)) != j.CRC {
+			if int64(len(data)) != j.Size || crc32c(data) != j.CRC {
 				return fmt.Errorf("object %s (%d bytes): %w: %w", key, len(data), errCorruptCopy, syscall.EIO)
 			}
 			return nil

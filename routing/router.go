@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math"
 	"slices"
@@ -438,7 +437,11 @@ func (r *Router) getRound(ctx context.Context, key string, off, n int64, dst []b
 		var data []byte
 		err := r.call(ctx, s, "get", n >= 0 && n <= smallRead, func(o ObjectStore) error {
 			var err error
-			data, err = getFrom(ctx, o, key, off, n, dst)
+			if dst != nil {
+				data, err = GetInto(ctx, o, key, off, dst)
+			} else {
+				data, err = o.Get(ctx, key, off, n)
+			}
 			return err
 		})
 		if errors.Is(err, ErrNotFound) {
@@ -497,7 +500,7 @@ func (r *Router) repair(ctx context.Context, key string, good *siteConn, bad []*
 	job := meta.ReplJob{ID: id}
 	if whole != nil {
 		job.Size, job.HasCRC = int64(len(whole)), true
-		job.CRC = crc32.Checksum(whole, crc32.MakeTable(crc32.Castagnoli))
+		job.CRC = crc32c(whole)
 	} else if size, err := good.obj.Head(ctx, key); err == nil {
 		job.Size = size
 	}

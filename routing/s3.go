@@ -194,9 +194,12 @@ func unsignedPayload(o *s3.Options) {
 // crc32cHeader is the x-amz-checksum-crc32c value of data: the server
 // refuses a body that does not match it.
 func crc32cHeader(data []byte) *string {
-	sum := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))
-	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, sum)))
+	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32c(data))))
 }
+
+// crc32c is the CRC32C (Castagnoli) of data, the checksum HAFS keeps for
+// its objects and their pages.
+func crc32c(data []byte) uint32 { return crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)) }
 
 // putMultipart uploads data in parts; on any failure it aborts the upload
 // so that no parts are left behind in the bucket. Parts go in the classic

@@ -67,15 +67,16 @@ type BufferedStore interface {
 	GetInto(ctx context.Context, key string, off int64, dst []byte) (int, error)
 }
 
-// getFrom reads n bytes of key from one store, into dst when there is one
-// and the store can.
-func getFrom(ctx context.Context, o ObjectStore, key string, off, n int64, dst []byte) ([]byte, error) {
-	if b, ok := o.(BufferedStore); ok && dst != nil {
+// GetInto reads len(dst) bytes of key from off out of o: into dst when o
+// is a BufferedStore, else in a buffer of o's own. Callers that recycle
+// dst tell the two apart by the returned slice's first byte.
+func GetInto(ctx context.Context, o ObjectStore, key string, off int64, dst []byte) ([]byte, error) {
+	if b, ok := o.(BufferedStore); ok {
 		got, err := b.GetInto(ctx, key, off, dst)
 		if err != nil {
 			return nil, err
 		}
 		return dst[:got], nil
 	}
-	return o.Get(ctx, key, off, n)
+	return o.Get(ctx, key, off, int64(len(dst)))
 }

@@ -446,19 +446,10 @@ func (t *Tier) fetchPages(ctx context.Context, r meta.SliceRef, first, last int6
 		return nil
 	}
 	buf := t.bufs.get(int(hi - lo))
-	switch o := t.obj.(type) {
-	case routing.VerifyingStore:
-		data, err = o.GetVerifiedInto(ctx, ObjectKey(r.ID), lo, buf, verify)
-	case routing.BufferedStore:
-		var got int
-		if got, err = o.GetInto(ctx, ObjectKey(r.ID), lo, buf); err == nil {
-			data = buf[:got]
-			err = verify(data)
-		}
-	default:
-		if data, err = t.obj.Get(ctx, ObjectKey(r.ID), lo, hi-lo); err == nil {
-			err = verify(data)
-		}
+	if v, ok := t.obj.(routing.VerifyingStore); ok {
+		data, err = v.GetVerifiedInto(ctx, ObjectKey(r.ID), lo, buf, verify)
+	} else if data, err = routing.GetInto(ctx, t.obj, ObjectKey(r.ID), lo, buf); err == nil {
+		err = verify(data)
 	}
 	// The store may answer from a buffer of its own; ours is then free at
 	// once (no reader holds it: a read into it has returned).

@@ -371,15 +371,20 @@ func (f *FS) enqueueReplication(tx fdbstore.Tx, refs []SliceRef) error {
 	if err != nil {
 		return err
 	}
+	var jobs []jobValue // one per slice, whatever the number of sites
 	for _, s := range recs {
 		if s.Role == RolePrimary {
 			continue
 		}
-		for _, r := range refs {
-			if r.ID == 0 {
-				continue
+		if jobs == nil {
+			for _, r := range refs {
+				if r.ID != 0 {
+					jobs = append(jobs, f.newJob(r))
+				}
 			}
-			if err := f.putReplJob(tx, s.Name, f.newJob(r)); err != nil {
+		}
+		for _, j := range jobs {
+			if err := f.putReplJob(tx, s.Name, j); err != nil {
 				return err
 			}
 		}
@@ -452,16 +457,27 @@ func (j jobValue) encode() []byte {
 	return append(b, j.claim...)
 }
 
+// errCorruptJob reports a replication job row that does not decode.
+var errCorruptJob = errors.New("corrupt replication job")
+
+// replJob is the job as ReplJob shows it, for site.
+func (j jobValue) replJob(site string) ReplJob {
+	r := ReplJob{Site: site, ID: j.id, Size: j.size, CRC: j.crc, HasCRC: j.hasCRC}
+	if j.enq != 0 { // not queued yet (RepairJob)
+		r.Enqueued = time.Unix(0, j.enq)
+	}
+	return r
+}
+
 func decodeJob(b []byte) (jobValue, error) {
 	var j jobValue
-	bad := errors.New("corrupt replication job")
 	s, n := binary.Uvarint(b)
 	if n <= 0 {
-		return j, bad
+		return j, errCorruptJob
 	}
 	e, m := binary.Varint(b[n:])
 	if m <= 0 {
-		return j, bad
+		return j, errCorruptJob
 	}
 	j.size, j.enq = int64(s), e
 	rest := b[n+m:]
@@ -469,14 +485,14 @@ func decodeJob(b []byte) (jobValue, error) {
 		switch rest[0] {
 		case jobTagCRC:
 			if len(rest) < 5 {
-				return j, bad
+				return j, errCorruptJob
 			}
 			j.crc, j.hasCRC = binary.BigEndian.Uint32(rest[1:5]), true
 			rest = rest[5:]
 		case jobTagRetryAt:
 			t, k := binary.Varint(rest[1:])
 			if k <= 0 {
-				return j, bad
+				return j, errCorruptJob
 			}
 			j.retryAt = t
 			rest = rest[1+k:]
@@ -493,7 +509,8 @@ type ReplJob struct {
 	Size     int64
 	Enqueued time.Time
 	// CRC is the whole object's CRC32C, when HasCRC: a copy is checked
-	// against it before it is stored (repairs queued by a reader have none).
+	// against it before it is stored (a repair queued after a ranged read
+	// has none).
 	CRC    uint32
 	HasCRC bool
 }
@@ -544,7 +561,8 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 				j.claim, j.retryAt = f.sess.id, 0
 				tx.Set(kv.Key, j.encode())
 			}
-			out = append(out, ReplJob{Site: site, ID: id, Size: j.size, Enqueued: time.Unix(0, j.enq), CRC: j.crc, HasCRC: j.hasCRC})
+			j.id = id
+			out = append(out, j.replJob(site))
 			if len(out) == limit {
 				break
 			}
@@ -622,10 +640,7 @@ func (f *FS) FinishReplication(ctx context.Context, job ReplJob) (bool, error) {
 
 // RepairJob is the copy of slice ref to site that QueueRepair takes, with
 // the object's CRC32C when ref's page checksums give it.
-func (f *FS) RepairJob(site string, ref SliceRef) ReplJob {
-	j := f.newJob(ref)
-	return ReplJob{Site: site, ID: ref.ID, Size: j.size, CRC: j.crc, HasCRC: j.hasCRC}
-}
+func (f *FS) RepairJob(site string, ref SliceRef) ReplJob { return f.newJob(ref).replJob(site) }
 
 // QueueRepair queues a fresh copy of job.ID to job.Site, whose copy was
 // found bad or missing; with job.HasCRC the copy is checked against it. A
