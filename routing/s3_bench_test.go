@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hafs/hafs/test/minio"
 )
 
 // BenchmarkS3Direct measures what the object store itself allows on this
@@ -25,21 +22,8 @@ func BenchmarkS3Direct(b *testing.B) {
 		puts    = 16
 		gets    = 8
 	)
-	srv := minio.Start(b)
-	b.Setenv("AWS_ACCESS_KEY_ID", minio.AccessKey)
-	b.Setenv("AWS_SECRET_ACCESS_KEY", minio.SecretKey)
+	s, srv := minioS3(b, "bench")
 	ctx := context.Background()
-	site, err := ParseBucketURL(srv.Endpoint + "/bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := OpenS3(ctx, site)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := Probe(ctx, s); err != nil {
-		b.Fatal(err)
-	}
 	data := make([]byte, objSize)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -47,19 +31,11 @@ func BenchmarkS3Direct(b *testing.B) {
 	key := func(i int) string { return fmt.Sprintf("obj/%04d", i) }
 	run := func(parallel int, fn func(i int) error) time.Duration {
 		start := time.Now()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, parallel)
-		for i := range objects {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if err := fn(i); err != nil {
-					b.Error(err)
-				}
-			}()
+		for _, err := range inParallel(objects, parallel, fn) {
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
-		wg.Wait()
 		return time.Since(start)
 	}
 	gib := float64(objects*objSize) / (1 << 30)

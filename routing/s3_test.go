@@ -16,18 +16,21 @@ import (
 	"github.com/hafs/hafs/test/minio"
 )
 
-func setCreds(t *testing.T, access, secret string) {
+func setCreds(t testing.TB, access, secret string) {
 	t.Setenv("AWS_ACCESS_KEY_ID", access)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 }
 
-func TestS3AgainstMinIO(t *testing.T) {
+// minioS3 starts a MinIO for the test and opens bucket (BUCKET[/PREFIX])
+// on it, probed, so the bucket exists.
+func minioS3(t testing.TB, bucket string) (*S3, *minio.Server) {
+	t.Helper()
 	srv := minio.Start(t)
 	setCreds(t, minio.AccessKey, minio.SecretKey)
 	ctx := context.Background()
-	site, err := ParseBucketURL(srv.Endpoint + "/hafs-test/fs1")
+	site, err := ParseBucketURL(srv.Endpoint + "/" + bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +41,12 @@ func TestS3AgainstMinIO(t *testing.T) {
 	if err := Probe(ctx, s); err != nil {
 		t.Fatalf("probe (creating the bucket): %v", err)
 	}
+	return s, srv
+}
+
+func TestS3AgainstMinIO(t *testing.T) {
+	s, _ := minioS3(t, "hafs-test/fs1")
+	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	if err := s.Put(ctx, "a/1", data); err != nil {
 		t.Fatal(err)
@@ -102,7 +111,7 @@ func TestS3AgainstMinIO(t *testing.T) {
 	// Wrong credentials and an unreachable endpoint: one-line errors, in
 	// bounded time.
 	setCreds(t, minio.AccessKey, "wrong-secret")
-	bad, err := OpenS3(ctx, site)
+	bad, err := OpenS3(ctx, s.site)
 	if err != nil {
 		t.Fatal(err)
 	}
