@@ -1,5 +1,7 @@
 # HAFS: see README.md. Every target works on a fresh Debian machine.
 GO      ?= go
+# A fresh Debian machine here has Go in /usr/local/go without it on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 TAGS    ?=
 BIN     := bin
 MNT     ?= /mnt/hafs
