@@ -8,8 +8,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/locks"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
 

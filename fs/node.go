@@ -8,7 +8,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 )
 
 // node is one inode of the mounted tree. It holds only the inode number:

@@ -5,7 +5,7 @@
 // nearest healthy site with failover, per-site circuit breakers and
 // retries, policy rules by path, and workers that drain the durable
 // replication and per-site deletion queues kept in the metadata store
-// (fdbstore/meta). The data path (s3tier) sees one ObjectStore either way.
+// (meta). The data path (s3tier) sees one ObjectStore either way.
 //
 // Credentials never pass through here as values stored anywhere: a site
 // names an AWS shared-config profile (or none), and the standard AWS chain

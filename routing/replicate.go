@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 )
 
 // Background work of a router, all of it driven by the store's durable

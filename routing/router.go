@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 )
 
 // RouterOptions tune a Router. ObjectKey and ParseKey are required: they

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/sqlitestore"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
 

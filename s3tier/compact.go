@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 )
 
 // compactAt is the encoded size of a chunk's slice list past which it is

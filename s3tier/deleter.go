@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 )
 
 // deleterIdle is how long the deleter sleeps when the queue is empty; the

@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"syscall"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
-	"github.com/hafs/hafs/fdbstore/meta"
 	hfs "github.com/hafs/hafs/fs"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/s3tier"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
 

@@ -8,8 +8,8 @@
 package e2e
 
 import (
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/storeurl"
+	"github.com/hafs/hafs/meta"
 
 	"bytes"
 	"context"

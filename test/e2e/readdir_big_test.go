@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/storeurl"
+	"github.com/hafs/hafs/meta"
 )
 
 // The readdir contract: listing a 100,000-entry directory in pages

@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/storeurl"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 	"github.com/hafs/hafs/s3tier"
 	"github.com/hafs/hafs/test/faultproxy"

@@ -12,8 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/storeurl"
+	"github.com/hafs/hafs/meta"
 )
 
 // Version is the HAFS version, set at build time with -ldflags.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/hafs/hafs/fdbstore/meta"
+	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 	"github.com/hafs/hafs/s3tier"
 )

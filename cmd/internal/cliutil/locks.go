@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/locks"
+	"github.com/hafs/hafs/meta"
 )
 
 // Locks returns the lock manager of filesystem m, fenced by m's session,

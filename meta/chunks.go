@@ -8,7 +8,6 @@ import (
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/tuple"
 )
 
 // DataLayout says how the bodies of large files are cut for the object
@@ -286,13 +285,6 @@ func (f *FS) ReplaceChunk(ctx context.Context, ino uint64, idx int64, old, repl 
 	return replaced, err
 }
 
-// enqueueDelete queues the objects of slice r for deletion (holes have none).
-func (f *FS) enqueueDelete(tx fdbstore.Tx, r SliceRef) {
-	if r.ID != 0 {
-		tx.Set(f.k.delq(r.ID), binary.AppendUvarint(nil, uint64(r.Len)))
-	}
-}
-
 func (f *FS) chunkTx(tx fdbstore.ReadTx, ino uint64, idx int64) ([]SliceRef, error) {
 	v, err := tx.Get(f.k.chunk(ino, idx))
 	if err != nil {
@@ -362,7 +354,7 @@ func (f *FS) plan(ctx context.Context, ino uint64, off int64, n int, base bool) 
 			if err != nil {
 				return err
 			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 3 {
 				return fmt.Errorf("inode %d: corrupt chunk key", ino)
 			}
@@ -474,181 +466,4 @@ func (f *FS) punchChunks(tx fdbstore.Tx, a *Attr, off, end int64) error {
 		}
 	}
 	return nil
-}
-
-// Deletion is one slice whose objects are queued for deletion.
-type Deletion struct {
-	Slice uint64
-	Len   int64
-}
-
-// PendingDeletions returns up to limit queued deletions.
-func (f *FS) PendingDeletions(ctx context.Context, limit int) ([]Deletion, error) {
-	var out []Deletion
-	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-		out = out[:0]
-		b, e := f.k.delqRange()
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: limit}) {
-			if err != nil {
-				return err
-			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt deletion queue key")
-			}
-			id, _ := el[1].(int64)
-			l, _ := binary.Uvarint(kv.Value)
-			out = append(out, Deletion{Slice: uint64(id), Len: int64(l)})
-		}
-		return nil
-	})
-	return out, err
-}
-
-// DoneDeletions removes deletions whose objects are gone from the queue.
-func (f *FS) DoneDeletions(ctx context.Context, done []Deletion) error {
-	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		for _, d := range done {
-			tx.Clear(f.k.delq(d.Slice))
-		}
-		return nil
-	})
-}
-
-// PurgeStep moves the chunk records of deleted sliced files to the
-// deletion queue, a page per call, and reports whether work remains.
-func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
-	more := false
-	err := f.transact(ctx, func(tx fdbstore.Tx) error {
-		more = false
-		b, e := f.k.purgeRange()
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1}) {
-			if err != nil {
-				return err
-			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt purge key")
-			}
-			ino, _ := el[1].(int64)
-			left, err := f.dropChunks(tx, uint64(ino), 0)
-			if err != nil {
-				return err
-			}
-			if !left {
-				tx.Clear(kv.Key)
-			}
-			more = true
-		}
-		return nil
-	})
-	return more, err
-}
-
-// abandonIntents queues the objects of a dead session's unfinished uploads
-// for deletion.
-func (f *FS) abandonIntents(tx fdbstore.Tx, session string) error {
-	b, e := f.k.intentRange(session)
-	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
-		if err != nil {
-			return err
-		}
-		el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
-		if err != nil || len(el) != 3 {
-			return fmt.Errorf("corrupt intent key")
-		}
-		id, _ := el[2].(int64)
-		tx.Set(f.k.delq(uint64(id)), kv.Value)
-		tx.Clear(kv.Key)
-	}
-	return nil
-}
-
-// ObjectRefs calls fn for every slice the filesystem references (chunk
-// records), every upload in flight (intents) and every slice queued for
-// deletion, so gc can tell an unreferenced object from a live one. It reads
-// in pages, each a consistent snapshot.
-func (f *FS) ObjectRefs(ctx context.Context, fn func(id uint64, length int64, state string) error) error {
-	// Intents before chunks: a slice that commits between the two passes
-	// is seen in one of them.
-	for _, kind := range []string{"intent", "chunk", "delq"} {
-		b, e := tuple.Range(f.k.pack(kind))
-		err := f.scanRange(ctx, b, e, func(key, value []byte) error {
-			el, err := tuple.Unpack(key[len(f.k.prefix):])
-			if err != nil {
-				return fmt.Errorf("corrupt %s key", kind)
-			}
-			if kind != "chunk" {
-				id, _ := el[len(el)-1].(int64)
-				l, _ := binary.Uvarint(value)
-				return fn(uint64(id), int64(l), kind)
-			}
-			refs, err := decodeChunk(value)
-			if err != nil {
-				return err
-			}
-			for _, r := range refs {
-				if r.ID != 0 {
-					if err := fn(r.ID, int64(r.Len), "live"); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// DropSlice replaces the references to slice id in chunk idx of ino with
-// a hole (fsck --repair of a slice whose objects are lost): the
-// range reads as zeros instead of failing. It reports whether it changed
-// anything.
-func (f *FS) DropSlice(ctx context.Context, ino uint64, idx int64, id uint64) (bool, error) {
-	changed := false
-	err := f.transact(ctx, func(tx fdbstore.Tx) error {
-		changed = false
-		refs, err := f.chunkTx(tx, ino, idx)
-		if err != nil {
-			return err
-		}
-		for i, r := range refs {
-			if r.ID == id {
-				refs[i] = SliceRef{Pos: r.Pos, Len: r.Len}
-				changed = true
-			}
-		}
-		if changed {
-			tx.Set(f.k.chunk(ino, idx), encodeChunk(refs))
-		}
-		return nil
-	})
-	return changed, err
-}
-
-// ChunkRefs calls fn for every slice reference of every chunk record, in
-// pages, each a consistent snapshot (fsck).
-func (f *FS) ChunkRefs(ctx context.Context, fn func(ino uint64, idx int64, r SliceRef) error) error {
-	b, e := tuple.Range(f.k.pack("chunk"))
-	return f.scanRange(ctx, b, e, func(key, value []byte) error {
-		el, err := tuple.Unpack(key[len(f.k.prefix):])
-		if err != nil || len(el) != 3 {
-			return fmt.Errorf("corrupt chunk key")
-		}
-		ino, _ := el[1].(int64)
-		idx, _ := el[2].(int64)
-		refs, err := decodeChunk(value)
-		if err != nil {
-			return fmt.Errorf("inode %d chunk %d: %w", ino, idx, err)
-		}
-		for _, r := range refs {
-			if err := fn(uint64(ino), idx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

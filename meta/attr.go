@@ -1,10 +1,13 @@
 package meta
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/hafs/hafs/fdbstore"
 )
 
 // Attr is one inode as stored.
@@ -89,3 +92,66 @@ func decodeAttr(b []byte) (*Attr, error) {
 }
 
 func now() int64 { return time.Now().UnixNano() }
+
+// SetAttrReq says which attributes SetAttr changes; nil fields stay.
+type SetAttrReq struct {
+	Mode         *uint32 // permission bits (and suid/sgid/sticky)
+	Uid, Gid     *uint32
+	Size         *uint64
+	Atime, Mtime *int64 // nanoseconds since the epoch
+}
+
+// SetAttr changes attributes of ino: chmod, chown, truncate, utimens.
+func (f *FS) SetAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, error) {
+	for {
+		a, err := f.setAttr(ctx, ino, r)
+		if err != errTruncateMore {
+			return a, err
+		}
+		if err := f.trimChunksPast(ctx, ino, *r.Size); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (f *FS) setAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, error) {
+	var a *Attr
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		var err error
+		if a, err = f.getAttr(tx, ino); err != nil {
+			return err
+		}
+		t := now()
+		if r.Mode != nil {
+			a.Mode = a.Mode&syscall.S_IFMT | *r.Mode&^syscall.S_IFMT
+		}
+		if r.Uid != nil {
+			a.Uid = *r.Uid
+		}
+		if r.Gid != nil {
+			a.Gid = *r.Gid
+		}
+		if r.Size != nil && *r.Size != a.Size {
+			if a.IsDir() {
+				return syscall.EISDIR
+			}
+			if !a.IsReg() {
+				return syscall.EINVAL
+			}
+			if err := f.truncate(tx, a, *r.Size); err != nil {
+				return err
+			}
+			a.Mtime = t
+		}
+		if r.Atime != nil {
+			a.Atime = *r.Atime
+		}
+		if r.Mtime != nil {
+			a.Mtime = *r.Mtime
+		}
+		a.Ctime = t
+		f.putAttr(tx, a)
+		return nil
+	})
+	return a, err
+}

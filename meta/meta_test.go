@@ -13,8 +13,8 @@ import (
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/faultstore"
-	"github.com/hafs/hafs/fdbstore/meta"
 	"github.com/hafs/hafs/fdbstore/sqlitestore"
+	"github.com/hafs/hafs/meta"
 )
 
 func newFS(t *testing.T, faults float64) *meta.FS {

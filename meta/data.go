@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/tuple"
 )
 
 // File data lives in the store in fixed-size blocks keyed by index; a
@@ -19,7 +18,7 @@ func (f *FS) bs() int64 { return int64(f.sb.BlockSize) }
 
 // blockIndex decodes the block index from a block key.
 func (f *FS) blockIndex(key []byte) (int64, error) {
-	el, err := tuple.Unpack(key[len(f.k.prefix):])
+	el, err := f.k.unpack(key)
 	if err != nil || len(el) != 3 {
 		return 0, fmt.Errorf("corrupt block key")
 	}

@@ -5,7 +5,6 @@ import (
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/tuple"
 )
 
 // Extended attribute limits, as Linux's VFS sets them.
@@ -103,7 +102,7 @@ func (f *FS) ListXattr(ctx context.Context, ino uint64) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			el, err := tuple.Unpack(kv.Key[len(f.k.prefix):])
+			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 3 {
 				return syscall.EIO
 			}

@@ -1,0 +1,90 @@
+package meta
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// markOpen records that this client has ino open.
+func (f *FS) markOpen(tx fdbstore.Tx, ino uint64) {
+	tx.Set(f.k.open(ino, f.sess.id), nil)
+	tx.Set(f.k.sessOpen(f.sess.id, ino), nil)
+}
+
+// openByAny reports whether any client has ino open.
+func (f *FS) openByAny(tx fdbstore.ReadTx, ino uint64) (bool, error) {
+	b, e := f.k.openRange(ino)
+	for _, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 1}) {
+		if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// Open registers the first open of ino in this client, so that an unlink
+// by any client keeps the inode until this client closes it. An inode that
+// is gone, or has no links left, was reached through a name another client
+// has since removed: ESTALE makes the kernel look the name up again.
+func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
+	var a *Attr
+	err := f.transact(ctx, func(tx fdbstore.Tx) error {
+		var err error
+		a, err = f.getAttr(tx, ino)
+		if err == syscall.ENOENT || err == nil && a.Nlink == 0 {
+			return syscall.ESTALE
+		}
+		if err != nil {
+			return err
+		}
+		f.markOpen(tx, ino)
+		return nil
+	})
+	return a, err
+}
+
+// Close is this client's last close of ino: it drops the client's open
+// record and, if the inode has lost its last link and no other client has
+// it open, removes it.
+func (f *FS) Close(ctx context.Context, ino uint64) error {
+	return f.CloseMany(ctx, []uint64{ino})
+}
+
+// CloseMany is Close of several inodes in one transaction.
+func (f *FS) CloseMany(ctx context.Context, inos []uint64) error {
+	if len(inos) == 0 {
+		return nil
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		for _, ino := range inos {
+			tx.Clear(f.k.open(ino, f.sess.id))
+			tx.Clear(f.k.sessOpen(f.sess.id, ino))
+			if _, err := f.reapIfOrphan(tx, ino); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// reapIfOrphan deletes ino if it has no links and no client has it open,
+// and reports whether it did. Call it after clearing an open record in the
+// same transaction.
+func (f *FS) reapIfOrphan(tx fdbstore.Tx, ino uint64) (bool, error) {
+	a, err := f.getAttr(tx, ino)
+	if err == syscall.ENOENT {
+		return false, nil
+	}
+	if err != nil || a.Nlink > 0 {
+		return false, err
+	}
+	open, err := f.openByAny(tx, ino)
+	if err != nil || open {
+		return false, err
+	}
+	f.deleteInode(tx, a)
+	return true, nil
+}

@@ -1,0 +1,168 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// Rename flags, as renameat2(2) defines them.
+const (
+	RenameNoReplace = 1 << 0
+	RenameExchange  = 1 << 1
+)
+
+// isAncestor reports whether dir a is dir b or one of b's ancestors.
+func (f *FS) isAncestor(tx fdbstore.ReadTx, a, b uint64) (bool, error) {
+	for depth := 0; depth < 4096; depth++ {
+		if a == b {
+			return true, nil
+		}
+		if b == RootIno {
+			return false, nil
+		}
+		at, err := f.getAttr(tx, b)
+		if err != nil {
+			return false, err
+		}
+		b = at.Parent
+	}
+	return false, fmt.Errorf("directory %d: parent chain too deep or cyclic", b)
+}
+
+// Rename moves name in dir to newName in newDir, with renameat2 flags.
+func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64, newName string,
+	flags uint32) error {
+	if err := checkName(newName); err != nil {
+		return err
+	}
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+		return syscall.EINVAL
+	}
+	return f.transact(ctx, func(tx fdbstore.Tx) error {
+		p, err := f.dirTx(tx, dir)
+		if err != nil {
+			return err
+		}
+		np := p
+		if newDir != dir {
+			if np, err = f.dirTx(tx, newDir); err != nil {
+				return err
+			}
+		}
+		sd, src, err := f.lookupTx(tx, dir, name)
+		if err != nil {
+			return err
+		}
+		td, dst, err := f.lookupTx(tx, newDir, newName)
+		switch {
+		case err == syscall.ENOENT:
+			dst = nil
+		case err != nil:
+			return err
+		}
+		if dst != nil && dst.Ino == src.Ino {
+			return nil // both names link the same inode: POSIX says do nothing
+		}
+		if flags&RenameExchange != 0 {
+			if dst == nil {
+				return syscall.ENOENT
+			}
+			return f.exchange(tx, p, np, name, newName, sd, td, src, dst)
+		}
+		if dst != nil && flags&RenameNoReplace != 0 {
+			return syscall.EEXIST
+		}
+		if src.IsDir() && newDir != dir {
+			if in, err := f.isAncestor(tx, src.Ino, newDir); err != nil {
+				return err
+			} else if in {
+				return syscall.EINVAL
+			}
+		}
+		t := now()
+		if dst != nil {
+			switch {
+			case src.IsDir() && !dst.IsDir():
+				return syscall.ENOTDIR
+			case !src.IsDir() && dst.IsDir():
+				return syscall.EISDIR
+			case dst.IsDir():
+				if ok, err := f.emptyDir(tx, dst.Ino); err != nil {
+					return err
+				} else if !ok {
+					return syscall.ENOTEMPTY
+				}
+				np.Nlink--
+			}
+			f.removeEntry(tx, newDir, newName, td)
+			if err := f.dropLink(tx, dst, t); err != nil {
+				return err
+			}
+		}
+		f.removeEntry(tx, dir, name, sd)
+		f.addEntry(tx, np, newName, src.Ino, src.Mode)
+		if src.IsDir() && newDir != dir {
+			p.Nlink--
+			np.Nlink++
+			src.Parent = newDir
+		}
+		src.Ctime = t
+		p.Mtime, p.Ctime = t, t
+		np.Mtime, np.Ctime = t, t
+		f.putAttr(tx, p)
+		if np != p {
+			f.putAttr(tx, np)
+		}
+		f.putAttr(tx, src)
+		return nil
+	})
+}
+
+// exchange swaps two names atomically (RENAME_EXCHANGE).
+func (f *FS) exchange(tx fdbstore.Tx, p, np *Attr, name, newName string, sd, td dent, src, dst *Attr) error {
+	if p.Ino != np.Ino {
+		for _, c := range []struct {
+			dir  *Attr
+			into uint64
+		}{{src, np.Ino}, {dst, p.Ino}} {
+			if !c.dir.IsDir() {
+				continue
+			}
+			if in, err := f.isAncestor(tx, c.dir.Ino, c.into); err != nil {
+				return err
+			} else if in {
+				return syscall.EINVAL
+			}
+		}
+	}
+	t := now()
+	f.removeEntry(tx, p.Ino, name, sd)
+	f.removeEntry(tx, np.Ino, newName, td)
+	f.addEntry(tx, np, newName, src.Ino, src.Mode)
+	f.addEntry(tx, p, name, dst.Ino, dst.Mode)
+	if p.Ino != np.Ino {
+		if src.IsDir() {
+			src.Parent = np.Ino
+			p.Nlink--
+			np.Nlink++
+		}
+		if dst.IsDir() {
+			dst.Parent = p.Ino
+			np.Nlink--
+			p.Nlink++
+		}
+	}
+	src.Ctime, dst.Ctime = t, t
+	p.Mtime, p.Ctime = t, t
+	np.Mtime, np.Ctime = t, t
+	f.putAttr(tx, p)
+	if np != p {
+		f.putAttr(tx, np)
+	}
+	f.putAttr(tx, src)
+	f.putAttr(tx, dst)
+	return nil
+}

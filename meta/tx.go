@@ -1,0 +1,63 @@
+package meta
+
+import (
+	"context"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// transact runs fn in a read-write transaction that first reads this
+// client's session key: once the key is gone (eviction, expiry) no
+// transaction of this client can commit again. This is the fence.
+func (f *FS) transact(ctx context.Context, fn func(tx fdbstore.Tx) error) error {
+	if f.sess.fenced.Load() {
+		return ErrFenced
+	}
+	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		if err := f.Fence(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return err
+}
+
+// readTransact runs fn read-only; a fenced client reads nothing either, so
+// that it cannot act on what it reads.
+func (f *FS) readTransact(ctx context.Context, fn func(tx fdbstore.ReadTx) error) error {
+	if f.sess.fenced.Load() {
+		return ErrFenced
+	}
+	return f.store.ReadTransact(ctx, fn)
+}
+
+// Fence fails with ErrFenced when this client's session key is gone. Every
+// read-write transaction of the client calls it first (other packages'
+// transactions too, through this method).
+func (f *FS) Fence(tx fdbstore.Tx) error {
+	if f.sess.key == nil {
+		return nil
+	}
+	v, err := tx.Get(f.sess.key)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		f.setFenced()
+		return ErrFenced
+	}
+	return nil
+}
+
+func (f *FS) setFenced() {
+	f.sess.fenced.Store(true)
+	f.sess.once.Do(func() {
+		if f.sess.log != nil {
+			f.sess.log.Error("this client was evicted or its session expired: every operation now fails with EIO; unmount and mount again",
+				"session", f.sess.id)
+		}
+	})
+}
+
+// Fenced reports whether this client has been fenced.
+func (f *FS) Fenced() bool { return f.sess.fenced.Load() }
