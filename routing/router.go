@@ -55,7 +55,7 @@ const (
 // healthy site and fail over, deletions and replication go through the
 // store's durable queues. Its site set follows the store (see Run).
 type Router struct {
-	m    *meta.FS
+	m    Metadata
 	opts RouterOptions
 	log  *slog.Logger
 
@@ -110,7 +110,7 @@ func (s *siteConn) observe(d time.Duration) {
 }
 
 // NewRouter opens every site of filesystem m.
-func NewRouter(ctx context.Context, m *meta.FS, opts RouterOptions) (*Router, error) {
+func NewRouter(ctx context.Context, m Metadata, opts RouterOptions) (*Router, error) {
 	if opts.ObjectKey == nil || opts.ParseKey == nil {
 		return nil, errors.New("routing: RouterOptions needs ObjectKey and ParseKey")
 	}

@@ -36,7 +36,7 @@ type Options struct {
 // Tier moves file bodies between the FUSE layer, the metadata store
 // (inline bodies and slice lists) and the object store.
 type Tier struct {
-	m      *meta.FS
+	m      Metadata
 	obj    routing.ObjectStore // nil: every body stays in the store
 	layout *meta.DataLayout
 	opts   Options
@@ -67,7 +67,7 @@ type Tier struct {
 
 // New returns the data path of filesystem m. obj may be nil when the
 // filesystem has no object store (then m.Layout() is nil too).
-func New(m *meta.FS, obj routing.ObjectStore, opts Options) (*Tier, error) {
+func New(m Metadata, obj routing.ObjectStore, opts Options) (*Tier, error) {
 	layout := m.Layout()
 	if (layout == nil) != (obj == nil) {
 		return nil, errors.New("s3tier: the filesystem's layout and object store must come together")

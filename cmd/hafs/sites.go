@@ -52,7 +52,7 @@ func siteCommand() *cli.Command {
 					}
 					if c.Bool("json") {
 						type listed struct {
-							siteRow
+							routing.SiteStatus
 							Bucket string `json:"bucket"`
 						}
 						out := make([]listed, len(rows))
@@ -202,7 +202,11 @@ func siteRemove(c *cli.Context) error {
 			return err
 		}
 		defer func() { _ = m.EndSession(context.Background()) }()
-		if err := drain(ctx, m, name); err != nil {
+		r, err := cliutil.OpenRouter(ctx, m, nil)
+		if err != nil {
+			return err
+		}
+		if err := r.Drain(ctx, name, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -213,94 +217,9 @@ func siteRemove(c *cli.Context) error {
 	return nil
 }
 
-// drain copies to the other sites every block they still lack (their
-// queued jobs, which may have name as their only source), running the
-// replication work in this process.
-func drain(ctx context.Context, m *meta.FS, name string) error {
-	r, err := cliutil.OpenRouter(ctx, m, nil)
-	if err != nil {
-		return err
-	}
-	attempt := 0
-	for {
-		bl, err := m.Backlogs(ctx)
-		if err != nil {
-			return err
-		}
-		var jobs, bytes int64
-		pending := false
-		for site, b := range bl {
-			if site != name {
-				jobs, bytes = jobs+b.Jobs, bytes+b.Bytes
-				pending = pending || b.Backfill
-			}
-		}
-		fmt.Fprintf(os.Stderr, "\rdrain %s: %d jobs (%d bytes) left on the other sites   ", name, jobs, bytes)
-		if jobs == 0 && !pending {
-			fmt.Fprintln(os.Stderr)
-			return nil
-		}
-		var errs []error
-		did := false
-		for site := range bl {
-			if site != name {
-				d, err := r.WorkOnce(ctx, site)
-				did = did || d
-				if err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-		if !did && len(errs) == 0 {
-			// The rest is claimed by running mounts, or waits for them.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			d := routing.Backoff(attempt, 200*time.Millisecond, 10*time.Second, nil)
-			attempt++
-			fmt.Fprintf(os.Stderr, "\ndrain %s: %v (retrying in %s)\n", name, firstLine(err), d.Round(time.Millisecond))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
-			continue
-		}
-		attempt = 0
-	}
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
-}
-
-// siteRow is one site in `hafs status` and `hafs site list`.
-type siteRow struct {
-	Name          string  `json:"name"`
-	Role          string  `json:"role"`
-	URL           string  `json:"-"`
-	Healthy       bool    `json:"healthy"`
-	Breaker       string  `json:"breaker"`
-	LatencyMS     float64 `json:"latency_ms"`
-	BacklogJobs   int64   `json:"backlog_jobs"`
-	BacklogBytes  int64   `json:"backlog_bytes"`
-	OldestJobAgeS float64 `json:"oldest_job_age_s"`
-}
-
-// publishedFresh is how old a mount's published breaker state may be and
-// still be shown.
-const publishedFresh = time.Minute
-
-// siteReport probes every site from here and reads the queues from the
-// store, so it works with no mount running. The breaker shown is the one a
-// running mount published last; without one, closed when the probe
-// answered and open when it did not.
-func siteReport(ctx context.Context, m *meta.FS) ([]siteRow, error) {
+// siteReport is the status of every site, or an error when the
+// filesystem has none.
+func siteReport(ctx context.Context, m *meta.FS) ([]routing.SiteStatus, error) {
 	r, err := cliutil.OpenRouter(ctx, m, nil)
 	if err != nil {
 		return nil, err
@@ -308,43 +227,7 @@ func siteReport(ctx context.Context, m *meta.FS) ([]siteRow, error) {
 	if r == nil {
 		return nil, errors.New("this filesystem keeps all data in the metadata store: it has no sites")
 	}
-	r.ProbeOnce(ctx)
-	bl, err := m.Backlogs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	states, err := m.SiteStates(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var rows []siteRow
-	for _, s := range r.Sites() {
-		row := siteRow{Name: s.Name, Role: s.Role, URL: s.Site.String(), Healthy: s.Healthy,
-			LatencyMS: float64(s.Latency.Microseconds()) / 1000}
-		row.Breaker = routing.Closed.String()
-		if !s.Healthy {
-			row.Breaker = routing.Open.String()
-		}
-		var pub struct {
-			Breaker string    `json:"breaker"`
-			At      time.Time `json:"at"`
-		}
-		if raw, ok := states[s.Name]; ok && json.Unmarshal(raw, &pub) == nil && time.Since(pub.At) < publishedFresh {
-			row.Breaker = pub.Breaker
-		}
-		b := bl[s.Name]
-		row.BacklogJobs, row.BacklogBytes = b.Jobs, b.Bytes
-		if b.Backfill {
-			// The backfill scan that will queue the site's copies is a job
-			// itself until it has queued them all.
-			row.BacklogJobs++
-		}
-		if !b.Oldest.IsZero() {
-			row.OldestJobAgeS = max(time.Since(b.Oldest).Seconds(), 0)
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
+	return r.Status(ctx)
 }
 
 func statusCommand() *cli.Command {
