@@ -33,6 +33,10 @@ var (
 	ErrClosed = errors.New("store closed")
 	// ErrReadOnly reports a mutation attempted in a read-only context.
 	ErrReadOnly = errors.New("read-only transaction")
+	// ErrCorrupt reports a key or value read from the store that does not
+	// decode as the layer that wrote it expects: damage or a bug, never
+	// retried. Layers wrap it with what the record was.
+	ErrCorrupt = errors.New("corrupt record")
 )
 
 // retryable is implemented by errors that Transact may retry.

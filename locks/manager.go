@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -380,7 +379,7 @@ func (m *Manager) sessionTables(tx fdbstore.ReadTx, session string, fn func(key 
 	return nil
 }
 
-var errIndexKey = errors.New("locks: corrupt lock index key")
+var errIndexKey = fmt.Errorf("%w: lock index key", fdbstore.ErrCorrupt)
 
 func (m *Manager) indexIno(key []byte) (uint64, error) {
 	el, err := tuple.Unpack(key[len(m.prefix):])

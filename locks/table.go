@@ -3,11 +3,12 @@ package locks
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"syscall"
+
+	"github.com/hafs/hafs/fdbstore"
 )
 
 // Kind is a lock's type. Unlock in a request releases the range.
@@ -276,7 +277,7 @@ func EncodeTable(t Table) []byte {
 }
 
 // errCorrupt is wrapped by every DecodeTable error.
-var errCorrupt = errors.New("locks: corrupt lock table")
+var errCorrupt = fmt.Errorf("%w: lock table", fdbstore.ErrCorrupt)
 
 // DecodeTable decodes what EncodeTable wrote. Empty input (an absent key)
 // is an empty table. It rejects anything malformed or out of order rather

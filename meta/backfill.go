@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -27,19 +26,19 @@ func decodeBackfill(b []byte) (backfillCursor, error) {
 	var c backfillCursor
 	var n int
 	if c.Gen, n = binary.Uvarint(b); n <= 0 {
-		return c, errors.New("corrupt backfill cursor")
+		return c, fmt.Errorf("%w: backfill cursor", fdbstore.ErrCorrupt)
 	}
 	b = b[n:]
 	if c.Ino, n = binary.Uvarint(b); n <= 0 {
-		return c, errors.New("corrupt backfill cursor")
+		return c, fmt.Errorf("%w: backfill cursor", fdbstore.ErrCorrupt)
 	}
 	b = b[n:]
 	if c.Idx, n = binary.Varint(b); n <= 0 {
-		return c, errors.New("corrupt backfill cursor")
+		return c, fmt.Errorf("%w: backfill cursor", fdbstore.ErrCorrupt)
 	}
 	ref, n := binary.Uvarint(b[n:])
 	if n <= 0 {
-		return c, errors.New("corrupt backfill cursor")
+		return c, fmt.Errorf("%w: backfill cursor", fdbstore.ErrCorrupt)
 	}
 	c.Ref = int(ref)
 	return c, nil
@@ -103,7 +102,7 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 			}
 			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 3 {
-				return fmt.Errorf("corrupt chunk key")
+				return fmt.Errorf("%w: chunk key", fdbstore.ErrCorrupt)
 			}
 			ino, _ := el[1].(int64)
 			idx, _ := el[2].(int64)

@@ -80,7 +80,7 @@ func encodeChunk(refs []SliceRef) []byte {
 
 func decodeChunk(b []byte) ([]SliceRef, error) {
 	var out []SliceRef
-	bad := errors.New("corrupt chunk record")
+	bad := fmt.Errorf("%w: chunk record", fdbstore.ErrCorrupt)
 	next := func() uint64 {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -356,7 +356,7 @@ func (f *FS) plan(ctx context.Context, ino uint64, off int64, n int, base bool) 
 			}
 			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 3 {
-				return fmt.Errorf("inode %d: corrupt chunk key", ino)
+				return fmt.Errorf("inode %d: %w: chunk key", ino, fdbstore.ErrCorrupt)
 			}
 			idx, _ := el[2].(int64)
 			if p.Chunks[idx], err = decodeChunk(kv.Value); err != nil {

@@ -20,7 +20,7 @@ func (f *FS) bs() int64 { return int64(f.sb.BlockSize) }
 func (f *FS) blockIndex(key []byte) (int64, error) {
 	el, err := f.k.unpack(key)
 	if err != nil || len(el) != 3 {
-		return 0, fmt.Errorf("corrupt block key")
+		return 0, fmt.Errorf("%w: block key", fdbstore.ErrCorrupt)
 	}
 	i, _ := el[2].(int64)
 	return i, nil

@@ -33,7 +33,7 @@ func (f *FS) PendingDeletions(ctx context.Context, limit int) ([]Deletion, error
 			}
 			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt deletion queue key")
+				return fmt.Errorf("%w: deletion queue key", fdbstore.ErrCorrupt)
 			}
 			id, _ := el[1].(int64)
 			l, _ := binary.Uvarint(kv.Value)
@@ -67,7 +67,7 @@ func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
 			}
 			el, err := f.k.unpack(kv.Key)
 			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt purge key")
+				return fmt.Errorf("%w: purge key", fdbstore.ErrCorrupt)
 			}
 			ino, _ := el[1].(int64)
 			left, err := f.dropChunks(tx, uint64(ino), 0)
@@ -94,7 +94,7 @@ func (f *FS) abandonIntents(tx fdbstore.Tx, session string) error {
 		}
 		el, err := f.k.unpack(kv.Key)
 		if err != nil || len(el) != 3 {
-			return fmt.Errorf("corrupt intent key")
+			return fmt.Errorf("%w: intent key", fdbstore.ErrCorrupt)
 		}
 		id, _ := el[2].(int64)
 		tx.Set(f.k.delq(uint64(id)), kv.Value)

@@ -169,7 +169,7 @@ func Open(ctx context.Context, s fdbstore.Store, name string) (*FS, error) {
 	}
 	f := &FS{store: s, k: k}
 	if err := json.Unmarshal(raw, &f.sb); err != nil {
-		return nil, fmt.Errorf("filesystem %q: corrupt superblock: %w", name, err)
+		return nil, fmt.Errorf("filesystem %q: %w: superblock: %v", name, fdbstore.ErrCorrupt, err)
 	}
 	if f.sb.BlockSize <= 0 || f.sb.BlockSize > fdbstore.MaxValueSize {
 		return nil, fmt.Errorf("filesystem %q: bad block size %d", name, f.sb.BlockSize)

@@ -75,7 +75,7 @@ func (m *Monitor) Check(ctx context.Context) ([]string, error) {
 			}
 			el, err := m.f.k.unpack(kv.Key)
 			if err != nil || len(el) != 2 {
-				return fmt.Errorf("corrupt session tombstone")
+				return fmt.Errorf("%w: session tombstone", fdbstore.ErrCorrupt)
 			}
 			id, _ := el[1].(string)
 			dead = append(dead, id)

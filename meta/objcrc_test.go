@@ -2,9 +2,12 @@ package meta
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/hafs/hafs/fdbstore"
 )
 
 // TestObjectCRC: the CRC32C combined from page CRCs equals the CRC32C of
@@ -64,8 +67,8 @@ func TestJobValue(t *testing.T) {
 		t.Errorf("old row: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{nil, {0x80}, {1}, {1, 2, 0, 1, 2}, {1, 2, 1}, {1, 2, 1, 0x80}} {
-		if _, err := decodeJob(bad); err == nil {
-			t.Errorf("corrupt row %x decoded", bad)
+		if _, err := decodeJob(bad); !errors.Is(err, fdbstore.ErrCorrupt) {
+			t.Errorf("corrupt row %x: %v, want ErrCorrupt", bad, err)
 		}
 	}
 }

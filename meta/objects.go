@@ -20,7 +20,7 @@ func (f *FS) ObjectRefs(ctx context.Context, fn func(id uint64, length int64, st
 		err := f.scanRange(ctx, b, e, func(key, value []byte) error {
 			el, err := f.k.unpack(key)
 			if err != nil {
-				return fmt.Errorf("corrupt %s key", kind)
+				return fmt.Errorf("%w: %s key", fdbstore.ErrCorrupt, kind)
 			}
 			if kind != kindChunk {
 				id, _ := el[len(el)-1].(int64)
@@ -80,7 +80,7 @@ func (f *FS) ChunkRefs(ctx context.Context, fn func(ino uint64, idx int64, r Sli
 	return f.scanRange(ctx, b, e, func(key, value []byte) error {
 		el, err := f.k.unpack(key)
 		if err != nil || len(el) != 3 {
-			return fmt.Errorf("corrupt chunk key")
+			return fmt.Errorf("%w: chunk key", fdbstore.ErrCorrupt)
 		}
 		ino, _ := el[1].(int64)
 		idx, _ := el[2].(int64)

@@ -3,7 +3,7 @@ package meta
 import (
 	"context"
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -105,7 +105,7 @@ func (j jobValue) encode() []byte {
 }
 
 // errCorruptJob reports a replication job row that does not decode.
-var errCorruptJob = errors.New("corrupt replication job")
+var errCorruptJob = fmt.Errorf("%w: replication job", fdbstore.ErrCorrupt)
 
 // replJob is the job as ReplJob shows it, for site.
 func (j jobValue) replJob(site string) ReplJob {

@@ -57,11 +57,11 @@ func lastElem[T any](f *FS, key []byte) (T, error) {
 	var zero T
 	el, err := f.k.unpack(key)
 	if err != nil || len(el) == 0 {
-		return zero, fmt.Errorf("corrupt key %q", key)
+		return zero, fmt.Errorf("%w: key %q", fdbstore.ErrCorrupt, key)
 	}
 	v, ok := el[len(el)-1].(T)
 	if !ok {
-		return zero, fmt.Errorf("corrupt key %q", key)
+		return zero, fmt.Errorf("%w: key %q", fdbstore.ErrCorrupt, key)
 	}
 	return v, nil
 }

@@ -130,7 +130,7 @@ func (f *FS) Sessions(ctx context.Context) ([]SessionStatus, error) {
 			}
 			var st SessionStatus
 			if err := json.Unmarshal(kv.Value, &st.SessionInfo); err != nil {
-				return fmt.Errorf("corrupt session record: %w", err)
+				return fmt.Errorf("%w: session record: %v", fdbstore.ErrCorrupt, err)
 			}
 			hb, err := tx.Get(f.k.heartbeat(st.ID))
 			if err != nil {
@@ -211,7 +211,7 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 				}
 				el, err := f.k.unpack(kv.Key)
 				if err != nil || len(el) != 3 {
-					return fmt.Errorf("corrupt open index key")
+					return fmt.Errorf("%w: open index key", fdbstore.ErrCorrupt)
 				}
 				ino, _ := el[2].(int64)
 				tx.Clear(kv.Key)

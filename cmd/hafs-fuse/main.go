@@ -180,27 +180,9 @@ func unescapeMount(s string) string {
 }
 
 func run(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("need exactly one MOUNTPOINT (see --help)")
-	}
-	set, err := parseSettings(c)
+	set, mnt, err := prepare(c)
 	if err != nil {
 		return err
-	}
-	if err := c.Set("store", set.store); err != nil {
-		return err
-	}
-	if err := c.Set("name", set.name); err != nil {
-		return err
-	}
-	mnt, err := checkMountpoint(c.Args().First())
-	if err != nil {
-		return err
-	}
-	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
-		return fmt.Errorf("cannot use /dev/fuse: %w", errors.Unwrap(err))
-	} else {
-		f.Close()
 	}
 	m, store, err := cliutil.OpenFS(c)
 	if err != nil {
@@ -209,9 +191,6 @@ func run(c *cli.Context) error {
 	defer store.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
-		return errors.New("--session-expiry must be longer than --heartbeat, and both positive")
-	}
 	// SIGINT and SIGTERM are caught from before the session exists, so that
 	// one arriving while mounting still ends in a clean unmount. Killed by
 	// its default action then, the process would hang for good: go-fuse
@@ -244,15 +223,7 @@ func run(c *cli.Context) error {
 		collectors = append(collectors, router)
 	}
 	var mounted atomic.Bool
-	health := func(ctx context.Context) error {
-		if m.Fenced() {
-			return errors.New("this client was evicted or its session expired; remount")
-		}
-		if err := data.Health(ctx); err != nil {
-			return err
-		}
-		return nil
-	}
+	health := healthCheck(m, data)
 	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, collectors...)
 	if err != nil {
 		_ = m.EndSession(context.Background())
@@ -264,33 +235,12 @@ func run(c *cli.Context) error {
 		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
 	})
 	go root.RunCloser(sessCtx)
-	opts := root.MountOptions()
-	opts.MountOptions = fuse.MountOptions{
-		FsName:       "hafs:" + set.name,
-		Name:         "hafs",
-		Options:      []string{"default_permissions"},
-		AllowOther:   set.allowOther,
-		Debug:        set.debug,
-		DirectMount:  true,
-		MaxWrite:     1 << 20,
-		MaxReadAhead: 1 << 20,
-		// Locks are the filesystem's: the kernel forwards fcntl and flock
-		// requests instead of keeping them local to this machine.
-		EnableLocks: true,
+	opts := fuseOptions(root, set)
+	stopProfile, err := startProfile(c.String("cpuprofile"))
+	if err != nil {
+		return err
 	}
-	if set.readOnly {
-		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
-	}
-	if p := c.String("cpuprofile"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer stopProfile()
 	server, err := gofs.Mount(mnt, root, opts)
 	if err != nil {
 		_ = m.EndSession(context.Background())
@@ -312,6 +262,91 @@ func run(c *cli.Context) error {
 	}
 	log.Info("unmounted", "mountpoint", mnt, "session", m.SessionID())
 	return nil
+}
+
+// prepare checks the command line, the mount point and /dev/fuse before
+// anything is opened, and settles the store and name flags.
+func prepare(c *cli.Context) (set settings, mnt string, err error) {
+	if c.NArg() != 1 {
+		return set, "", errors.New("need exactly one MOUNTPOINT (see --help)")
+	}
+	set, err = parseSettings(c)
+	if err != nil {
+		return set, "", err
+	}
+	if err := c.Set("store", set.store); err != nil {
+		return set, "", err
+	}
+	if err := c.Set("name", set.name); err != nil {
+		return set, "", err
+	}
+	mnt, err = checkMountpoint(c.Args().First())
+	if err != nil {
+		return set, "", err
+	}
+	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
+		return set, "", errors.New("--session-expiry must be longer than --heartbeat, and both positive")
+	}
+	return set, mnt, checkDevFuse()
+}
+
+// checkDevFuse fails early, with one line, where FUSE cannot be used.
+func checkDevFuse() error {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("cannot use /dev/fuse: %w", errors.Unwrap(err))
+	}
+	return f.Close()
+}
+
+// healthCheck is the mount's health endpoint: unhealthy once fenced, or
+// while the data path's primary sites do not answer.
+func healthCheck(m *meta.FS, data *s3tier.Tier) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if m.Fenced() {
+			return errors.New("this client was evicted or its session expired; remount")
+		}
+		return data.Health(ctx)
+	}
+}
+
+// fuseOptions are the kernel mount's options.
+func fuseOptions(root *hfs.Root, set settings) *gofs.Options {
+	opts := root.MountOptions()
+	opts.MountOptions = fuse.MountOptions{
+		FsName:       "hafs:" + set.name,
+		Name:         "hafs",
+		Options:      []string{"default_permissions"},
+		AllowOther:   set.allowOther,
+		Debug:        set.debug,
+		DirectMount:  true,
+		MaxWrite:     1 << 20,
+		MaxReadAhead: 1 << 20,
+		// Locks are the filesystem's: the kernel forwards fcntl and flock
+		// requests instead of keeping them local to this machine.
+		EnableLocks: true,
+	}
+	if set.readOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	return opts
+}
+
+// startProfile writes a CPU profile to path until the returned stop is
+// called; with no path it does nothing.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // unmount detaches the mount, lazily if it stays busy, so that a signal

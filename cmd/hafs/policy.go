@@ -34,30 +34,7 @@ func policyCommand() *cli.Command {
 					&cli.StringFlag{Name: "ops", Required: true, Usage: "comma-separated `OPS`: read, write, delete"},
 					&cli.StringFlag{Name: "roles", Required: true, Usage: "comma-separated `ROLES` in order: primary, burst, backup"},
 					&cli.IntFlag{Name: "priority", Usage: "higher wins among matching rules"}),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("want exactly one rule NAME")
-					}
-					rule := routing.Rule{Name: c.Args().First(), Pattern: c.String("pattern"),
-						Ops: splitList(c.String("ops")), Roles: splitList(c.String("roles")), Priority: c.Int("priority")}
-					if err := rule.Validate(); err != nil {
-						return err
-					}
-					raw, err := json.Marshal(rule)
-					if err != nil {
-						return err
-					}
-					m, s, err := cliutil.OpenFS(c)
-					if err != nil {
-						return err
-					}
-					defer s.Close()
-					if err := m.AddRule(c.Context, rule.Name, raw); err != nil {
-						return err
-					}
-					fmt.Printf("policy rule %s added\n", rule.Name)
-					return nil
-				},
+				Action: policyAdd,
 			},
 			{
 				Name:      "list",
@@ -86,25 +63,7 @@ func policyCommand() *cli.Command {
 				Usage:     "remove a rule",
 				UsageText: "hafs policy remove NAME",
 				Flags:     cliutil.StoreFlags(),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("want exactly one rule NAME")
-					}
-					m, s, err := cliutil.OpenFS(c)
-					if err != nil {
-						return err
-					}
-					defer s.Close()
-					found, err := m.RemoveRule(c.Context, c.Args().First())
-					if err != nil {
-						return err
-					}
-					if !found {
-						return fmt.Errorf("policy rule %q: no such rule", c.Args().First())
-					}
-					fmt.Printf("policy rule %s removed\n", c.Args().First())
-					return nil
-				},
+				Action:    policyRemove,
 			},
 			{
 				Name:      "explain",
@@ -118,6 +77,53 @@ func policyCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// policyAdd records a rule after checking it.
+func policyAdd(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("want exactly one rule NAME")
+	}
+	rule := routing.Rule{Name: c.Args().First(), Pattern: c.String("pattern"),
+		Ops: splitList(c.String("ops")), Roles: splitList(c.String("roles")), Priority: c.Int("priority")}
+	if err := rule.Validate(); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(rule)
+	if err != nil {
+		return err
+	}
+	m, s, err := cliutil.OpenFS(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := m.AddRule(c.Context, rule.Name, raw); err != nil {
+		return err
+	}
+	fmt.Printf("policy rule %s added\n", rule.Name)
+	return nil
+}
+
+// policyRemove removes a rule by name.
+func policyRemove(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("want exactly one rule NAME")
+	}
+	m, s, err := cliutil.OpenFS(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	found, err := m.RemoveRule(c.Context, c.Args().First())
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("policy rule %q: no such rule", c.Args().First())
+	}
+	fmt.Printf("policy rule %s removed\n", c.Args().First())
+	return nil
 }
 
 func splitList(s string) []string {
