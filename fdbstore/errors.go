@@ -37,6 +37,12 @@ var (
 	// decode as the layer that wrote it expects: damage or a bug, never
 	// retried. Layers wrap it with what the record was.
 	ErrCorrupt = errors.New("corrupt record")
+	// ErrMaybeCommitted reports a commit whose outcome could not be learnt
+	// (the connection to the store was lost after the commit was sent, and
+	// did not come back in time to ask). The transaction may have landed:
+	// it is not retried, because re-running a create that did commit would
+	// answer EEXIST. Backends settle the outcome themselves where they can.
+	ErrMaybeCommitted = errors.New("transaction outcome unknown: it may have committed")
 )
 
 // retryable is implemented by errors that Transact may retry.
@@ -86,6 +92,15 @@ func (l *Limits) check(key []byte, n, valueLen int) bool {
 	}
 	l.written += n
 	return true
+}
+
+// Fail records err as the transaction's failure, unless one is recorded
+// already: for a mutation that fails for another reason than a limit (a
+// read an Add needs, say), which the commit then reports.
+func (l *Limits) Fail(err error) {
+	if l.err == nil {
+		l.err = err
+	}
 }
 
 // Err returns the first limit broken, if any.

@@ -100,3 +100,36 @@ type RangeOptions struct {
 	// Reverse returns pairs in descending key order.
 	Reverse bool
 }
+
+// TxnLimits are a store's bounds on one read-write transaction, where they
+// are tighter than the Max* constants every store keeps.
+type TxnLimits struct {
+	// MaxOps bounds both the keys and ranges a read-write transaction reads
+	// (snapshot reads aside) and the mutations it makes; 0 is no bound.
+	MaxOps int
+	// MaxBytes bounds the bytes of one commit: keys and values written, and
+	// keys read.
+	MaxBytes int
+}
+
+// Limited is implemented by stores with TxnLimits of their own.
+type Limited interface {
+	TxnLimits() TxnLimits
+}
+
+// LimitsOf returns s's transaction limits: its own, or the defaults.
+func LimitsOf(s Store) TxnLimits {
+	if l, ok := s.(Limited); ok {
+		return l.TxnLimits()
+	}
+	return TxnLimits{MaxBytes: MaxTxWriteBytes}
+}
+
+// Batch returns how many of n items fit in one transaction that spends
+// perItem operations on each, keeping reserve operations for the rest.
+func (l TxnLimits) Batch(n, perItem, reserve int) int {
+	if l.MaxOps == 0 {
+		return n
+	}
+	return max(1, min(n, (l.MaxOps-reserve)/max(perItem, 1)))
+}

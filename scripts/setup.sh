@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 want=(fuse3)
 cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
-	want+=(sqlite3 git rsync attr tar diffutils)
-	cmds+=(sqlite3 git rsync setfattr tar diff)
+	# etcd-server: the 3-member clusters the etcd backend is tested on.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd)
 fi
 
 missing=()

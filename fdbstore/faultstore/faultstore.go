@@ -67,3 +67,6 @@ func (s *Store) ReadTransact(ctx context.Context, fn func(fdbstore.ReadTx) error
 		return s.fault()
 	})
 }
+
+// TxnLimits implements fdbstore.Limited with the wrapped store's limits.
+func (s *Store) TxnLimits() fdbstore.TxnLimits { return fdbstore.LimitsOf(s.Store) }

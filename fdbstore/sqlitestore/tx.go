@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"iter"
 
@@ -177,13 +176,7 @@ func (t *writeTx) Add(key []byte, delta int64) {
 		t.fail(err)
 		return
 	}
-	// FoundationDB pads a short stored value with zeros and keeps the width
-	// of the operand; the operand here is always 8 bytes.
-	var buf [8]byte
-	copy(buf[:], cur)
-	sum := int64(binary.LittleEndian.Uint64(buf[:])) + delta
-	binary.LittleEndian.PutUint64(buf[:], uint64(sum))
-	_, err = t.c.set.ExecContext(t.ctx, key, buf[:])
+	_, err = t.c.set.ExecContext(t.ctx, key, fdbstore.AddLE(cur, delta))
 	t.fail(err)
 }
 

@@ -4,6 +4,11 @@
 //	sqlite:///var/lib/hafs/meta.db          embedded store (the default)
 //	fdb:///etc/foundationdb/fdb.cluster     FoundationDB (builds with -tags fdb)
 //	fdb://                                  FoundationDB, default cluster file
+//	etcd://HOST:PORT[,HOST:PORT...]/PREFIX  etcd; every key under PREFIX
+//	  ?cacert=FILE&cert=FILE&key=FILE       TLS (https) to the members
+//
+// etcd credentials come from HAFS_ETCD_USER and HAFS_ETCD_PASSWORD, never
+// from the URL, so they appear in no process list, log or mount table.
 package storeurl
 
 import (
@@ -33,14 +38,34 @@ type Options struct {
 
 // Spec is a parsed store URL.
 type Spec struct {
-	// Scheme is "sqlite" or "fdb".
+	// Scheme is "sqlite", "fdb" or "etcd".
 	Scheme string
-	// Path is the database file (sqlite) or cluster file (fdb, may be "").
+	// Path is the database file (sqlite), the cluster file (fdb, may be
+	// "") or the key prefix (etcd, starting with "/").
 	Path string
+	// Endpoints are etcd's member addresses.
+	Endpoints []string
+	// CACert, Cert and Key are etcd's TLS files, when given.
+	CACert, Cert, Key string
 }
 
 // String returns the URL form of s.
-func (s Spec) String() string { return s.Scheme + "://" + s.Path }
+func (s Spec) String() string {
+	if s.Scheme != "etcd" {
+		return s.Scheme + "://" + s.Path
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"cacert": s.CACert, "cert": s.Cert, "key": s.Key} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	out := "etcd://" + strings.Join(s.Endpoints, ",") + s.Path
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
+}
 
 // Parse checks a store URL without opening anything.
 func Parse(raw string) (Spec, error) {
@@ -50,6 +75,9 @@ func Parse(raw string) (Spec, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return Spec{}, fmt.Errorf("store URL %q: %w", raw, err)
+	}
+	if u.Scheme == "etcd" {
+		return parseEtcd(raw, u)
 	}
 	if u.Opaque != "" {
 		return Spec{}, fmt.Errorf("store URL %q: want %s:///absolute/path", raw, u.Scheme)
@@ -69,9 +97,9 @@ func Parse(raw string) (Spec, error) {
 		}
 		return Spec{Scheme: "fdb", Path: u.Path}, nil
 	case "":
-		return Spec{}, fmt.Errorf("store URL %q: missing scheme; want sqlite:///path or fdb:///cluster-file", raw)
+		return Spec{}, fmt.Errorf("store URL %q: missing scheme; want sqlite:///path, fdb:///cluster-file or etcd://host:port/prefix", raw)
 	default:
-		return Spec{}, fmt.Errorf("store URL %q: unknown scheme %q; want sqlite or fdb", raw, u.Scheme)
+		return Spec{}, fmt.Errorf("store URL %q: unknown scheme %q; want sqlite, fdb or etcd", raw, u.Scheme)
 	}
 }
 
@@ -82,6 +110,8 @@ func Open(ctx context.Context, raw string, opts Options) (fdbstore.Store, error)
 		return nil, err
 	}
 	switch spec.Scheme {
+	case "etcd":
+		return openEtcd(ctx, spec, opts.Options)
 	case "fdb":
 		if !fdbBuilt {
 			return openFDB(spec.Path, opts.Options)

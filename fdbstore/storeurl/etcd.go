@@ -1,0 +1,98 @@
+package storeurl
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/etcdstore"
+)
+
+// Environment variables holding etcd credentials.
+const (
+	EnvEtcdUser     = "HAFS_ETCD_USER"
+	EnvEtcdPassword = "HAFS_ETCD_PASSWORD"
+)
+
+// parseEtcd checks etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?cacert=&cert=&key=].
+func parseEtcd(raw string, u *url.URL) (Spec, error) {
+	if u.User != nil {
+		return Spec{}, fmt.Errorf("store URL: etcd credentials go in $%s and $%s, never in the URL", EnvEtcdUser, EnvEtcdPassword)
+	}
+	if u.Host == "" || u.Fragment != "" {
+		return Spec{}, fmt.Errorf("store URL %q: want etcd://HOST:PORT[,HOST:PORT...]/PREFIX", raw)
+	}
+	spec := Spec{Scheme: "etcd"}
+	for _, ep := range strings.Split(u.Host, ",") {
+		if _, port, err := net.SplitHostPort(ep); err != nil || port == "" {
+			return Spec{}, fmt.Errorf("store URL %q: endpoint %q: want HOST:PORT", raw, ep)
+		}
+		spec.Endpoints = append(spec.Endpoints, ep)
+	}
+	spec.Path = path.Clean("/" + u.Path)
+	if spec.Path == "/" {
+		return Spec{}, fmt.Errorf("store URL %q: want a key prefix, etcd://HOST:PORT/PREFIX", raw)
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "cacert" && k != "cert" && k != "key" {
+			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert or key", raw, k)
+		}
+	}
+	spec.CACert, spec.Cert, spec.Key = q.Get("cacert"), q.Get("cert"), q.Get("key")
+	if (spec.Cert == "") != (spec.Key == "") {
+		return Spec{}, fmt.Errorf("store URL %q: cert and key go together", raw)
+	}
+	return spec, nil
+}
+
+// openEtcd connects to the cluster spec names.
+func openEtcd(ctx context.Context, spec Spec, opts fdbstore.Options) (fdbstore.Store, error) {
+	cfg := etcdstore.Config{Endpoints: spec.Endpoints, Prefix: spec.Path, Options: opts,
+		Username: os.Getenv(EnvEtcdUser), Password: os.Getenv(EnvEtcdPassword)}
+	if (cfg.Username == "") != (cfg.Password == "") {
+		return nil, fmt.Errorf("open store %s: set both %s and %s, or neither", spec, EnvEtcdUser, EnvEtcdPassword)
+	}
+	if spec.CACert != "" || spec.Cert != "" {
+		tc, err := etcdTLS(spec)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", spec, err)
+		}
+		cfg.TLS = tc
+	}
+	s, err := etcdstore.Open(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", spec, err)
+	}
+	return s, nil
+}
+
+// etcdTLS builds the client's TLS settings from the URL's files.
+func etcdTLS(spec Spec) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if spec.CACert != "" {
+		pem, err := os.ReadFile(spec.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", spec.CACert)
+		}
+	}
+	if spec.Cert != "" {
+		c, err := tls.LoadX509KeyPair(spec.Cert, spec.Key)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}
