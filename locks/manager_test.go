@@ -3,30 +3,20 @@ package locks
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/sqlitestore"
+	"github.com/hafs/hafs/test/teststore"
 )
 
-// openShared opens n stores over one database file, as n processes would.
-func openShared(t *testing.T, n int) []fdbstore.Store {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "meta.db")
-	var out []fdbstore.Store
-	for range n {
-		s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		out = append(out, s)
-	}
-	return out
-}
+// openShared opens n handles on one fresh store (HAFS_TEST_STORE chooses
+// which), as n processes would.
+func openShared(t *testing.T, n int) []fdbstore.Store { return teststore.OpenShared(t, n) }
+
+func TestMain(m *testing.M) { os.Exit(teststore.Main(m)) }
 
 var prefix = []byte("\x02fs\x00")
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,17 +13,15 @@ import (
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/faultstore"
-	"github.com/hafs/hafs/fdbstore/sqlitestore"
 	"github.com/hafs/hafs/meta"
+	"github.com/hafs/hafs/test/teststore"
 )
+
+func TestMain(m *testing.M) { os.Exit(teststore.Main(m)) }
 
 func newFS(t *testing.T, faults float64) *meta.FS {
 	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"), sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := teststore.Open(t, teststore.URL(t))
 	var st fdbstore.Store = s
 	if faults > 0 {
 		st = faultstore.Wrap(s, faults, 7)

@@ -10,6 +10,7 @@ package e2e
 import (
 	"github.com/hafs/hafs/fdbstore/storeurl"
 	"github.com/hafs/hafs/meta"
+	"github.com/hafs/hafs/test/teststore"
 
 	"bytes"
 	"context"
@@ -82,7 +83,7 @@ func Main(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	run.dir = dir
-	return m.Run()
+	return teststore.Main(m)
 }
 
 // Binary returns the path of hafs binary name (MkfsBinary or FuseBinary),
@@ -175,16 +176,17 @@ type FSOptions struct {
 
 // FS is a filesystem created by hafs-mkfs in a fresh embedded store.
 type FS struct {
-	Store string   // store URL, sqlite:///.../meta.db
+	Store string   // store URL: sqlite:///.../meta.db, or etcd:// (HAFS_TEST_STORE)
 	Name  string   // --name, or "" for the default
 	Env   []string // added to every HAFS process's environment
 }
 
-// NewFS creates a fresh embedded store in a temporary directory and runs
+// NewFS creates a fresh store (embedded in a temporary directory, or a
+// fresh prefix on etcd: see test/teststore) and runs
 // `hafs-mkfs --store URL [--name NAME]` in it.
 func NewFS(t testing.TB, opts FSOptions) *FS {
 	t.Helper()
-	fs := &FS{Store: "sqlite://" + filepath.Join(t.TempDir(), "meta.db"), Name: opts.Name, Env: opts.Env}
+	fs := &FS{Store: teststore.URL(t), Name: opts.Name, Env: opts.Env}
 	args := fs.storeArgs()
 	if opts.Bucket != "" {
 		args = append(args, "--bucket", opts.Bucket)
