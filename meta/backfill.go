@@ -96,7 +96,8 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 		b := f.k.chunk(cur.Ino, cur.Idx)
 		_, e := f.k.kindRange(kindChunk)
 		n, jobs := 0, 0
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: backfillPage}) {
+		page, jobsMax := f.page(backfillPage, 1), f.page(backfillJobs, 1)
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: page}) {
 			if err != nil {
 				return err
 			}
@@ -114,7 +115,7 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 				cur.Ref = 0 // a chunk the last step did not start
 			}
 			for i := cur.Ref; i < len(refs); i++ {
-				if jobs == backfillJobs {
+				if jobs == jobsMax {
 					cur.Ino, cur.Idx, cur.Ref = uint64(ino), idx, i
 					tx.Set(f.k.backfill(site), encodeBackfill(cur))
 					state = BackfillMore
@@ -130,7 +131,7 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 			cur.Ino, cur.Idx, cur.Ref = uint64(ino), idx+1, 0
 			n++
 		}
-		if n < backfillPage {
+		if n < page {
 			tx.Clear(f.k.backfill(site))
 			return nil
 		}

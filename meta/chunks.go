@@ -218,7 +218,7 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 		}
 		for idx, refs := range lists {
 			v := encodeChunk(refs)
-			if len(v) > MaxChunkValue {
+			if len(v) > MaxChunkValue || len(refs) > f.maxChunkRefs() {
 				return fmt.Errorf("inode %d chunk %d: %w", ino, idx, ErrChunkFull)
 			}
 			largest = max(largest, len(v))
@@ -368,6 +368,12 @@ func (f *FS) plan(ctx context.Context, ino uint64, off int64, n int, base bool) 
 	return p, err
 }
 
+// maxChunkRefs bounds a chunk's slice list by count, where the store bounds
+// the operations of one transaction: dropping or compacting a chunk queues
+// a deletion per slice, which must fit in one. Past it CommitSlices says
+// ErrChunkFull and the data path compacts first.
+func (f *FS) maxChunkRefs() int { return f.page(1<<30, 1) }
+
 // chunkPageMax bounds the chunk records one truncate transaction removes;
 // beyond it the truncate clears the tail in earlier transactions.
 const chunkPageMax = 256
@@ -403,7 +409,8 @@ func (f *FS) truncateChunks(tx fdbstore.Tx, a *Attr, size uint64) (more bool, er
 func (f *FS) dropChunks(tx fdbstore.Tx, ino uint64, from int64) (bool, error) {
 	b, e := f.k.chunksFrom(ino, from)
 	n, queued := 0, 0
-	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunkPageMax + 1}) {
+	chunks, refMax := f.page(chunkPageMax, 1), f.page(refPageMax, 1)
+	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Reverse: true, Limit: chunks + 1}) {
 		if err != nil {
 			return false, err
 		}
@@ -411,7 +418,7 @@ func (f *FS) dropChunks(tx fdbstore.Tx, ino uint64, from int64) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("inode %d: %w", ino, err)
 		}
-		if n == chunkPageMax || n > 0 && queued+len(refs) > refPageMax {
+		if n == chunks || n > 0 && n+queued+len(refs) > refMax {
 			return true, nil
 		}
 		queued += len(refs)

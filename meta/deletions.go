@@ -46,11 +46,13 @@ func (f *FS) PendingDeletions(ctx context.Context, limit int) ([]Deletion, error
 
 // DoneDeletions removes deletions whose objects are gone from the queue.
 func (f *FS) DoneDeletions(ctx context.Context, done []Deletion) error {
-	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		for _, d := range done {
-			tx.Clear(f.k.delq(d.Slice))
-		}
-		return nil
+	return inPages(done, f.page(len(done), 1), func(part []Deletion) error {
+		return f.transact(ctx, func(tx fdbstore.Tx) error {
+			for _, d := range part {
+				tx.Clear(f.k.delq(d.Slice))
+			}
+			return nil
+		})
 	})
 }
 

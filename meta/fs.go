@@ -150,6 +150,9 @@ type FS struct {
 	sliceNext, sliceLimit uint64
 
 	sess sessionState
+
+	// lim is the store's bound on one transaction; page sizes follow it.
+	lim fdbstore.TxnLimits
 }
 
 // Open loads filesystem name from the store.
@@ -167,7 +170,7 @@ func Open(ctx context.Context, s fdbstore.Store, name string) (*FS, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("filesystem %q: %w (create it with hafs-mkfs)", name, ErrNoFS)
 	}
-	f := &FS{store: s, k: k}
+	f := &FS{store: s, k: k, lim: fdbstore.LimitsOf(s)}
 	if err := json.Unmarshal(raw, &f.sb); err != nil {
 		return nil, fmt.Errorf("filesystem %q: %w: superblock: %v", name, fdbstore.ErrCorrupt, err)
 	}

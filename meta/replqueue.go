@@ -175,7 +175,8 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 		live := map[string]bool{}
 		now := time.Now().UnixNano()
 		b, e := f.k.replRange(site)
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: claimScan}) {
+		// Each row read may cost a session read and a claim write too.
+		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: f.page(claimScan, 2)}) {
 			if err != nil {
 				return err
 			}

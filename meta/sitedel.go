@@ -48,10 +48,12 @@ func (f *FS) DoneSiteDeletions(ctx context.Context, site string, ids []uint64) e
 	if len(ids) == 0 {
 		return nil
 	}
-	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		for _, id := range ids {
-			tx.Clear(f.k.sdel(site, id))
-		}
-		return nil
+	return inPages(ids, f.page(len(ids), 1), func(part []uint64) error {
+		return f.transact(ctx, func(tx fdbstore.Tx) error {
+			for _, id := range part {
+				tx.Clear(f.k.sdel(site, id))
+			}
+			return nil
+		})
 	})
 }

@@ -61,3 +61,26 @@ func (f *FS) setFenced() {
 
 // Fenced reports whether this client has been fenced.
 func (f *FS) Fenced() bool { return f.sess.fenced.Load() }
+
+// txReserve is how many operations a transaction keeps for what every one
+// does besides its work (the fence, an inode, counters, a watch).
+const txReserve = 16
+
+// page returns how many items of n one transaction may take when each
+// costs perItem reads or writes, on this store: n itself on stores without
+// an operation bound (SQLite, FoundationDB), fewer on etcd.
+func (f *FS) page(n, perItem int) int { return f.lim.Batch(n, perItem, txReserve) }
+
+// inPages calls fn on consecutive parts of items, each at most size long:
+// for removals that are idempotent, so a part that committed before a
+// later one failed is harmless.
+func inPages[T any](items []T, size int, fn func([]T) error) error {
+	for len(items) > 0 {
+		n := min(size, len(items))
+		if err := fn(items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}

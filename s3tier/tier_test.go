@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hafs/hafs/fdbstore/sqlitestore"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 	"github.com/hafs/hafs/test/minio"
+	"github.com/hafs/hafs/test/teststore"
 )
 
 // smallLayout makes chunk, block and page boundaries easy to cross with
@@ -52,12 +52,8 @@ func newEnv(t *testing.T, layout meta.DataLayout) *env {
 	if err := routing.Probe(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "meta.db")
-	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	path := teststore.URL(t)
+	s := teststore.Open(t, path)
 	if _, err := meta.MkfsWith(ctx, s, "t", meta.MkfsOptions{Data: &layout}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +71,7 @@ func bytesCut(kv string) (string, string, bool) {
 func (e *env) client(t *testing.T, host string) (*meta.FS, *Tier) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlitestore.Open(ctx, e.path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := teststore.Open(t, e.path)
 	m, err := meta.Open(ctx, s, "t")
 	if err != nil {
 		t.Fatal(err)
