@@ -18,7 +18,7 @@ import (
 var cluster *etcd.Cluster
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hafs-etcdstore-")
+	dir, err := etcd.DataDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

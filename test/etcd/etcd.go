@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 
 	"os/exec"
 	"path/filepath"
@@ -50,10 +51,27 @@ type Member struct {
 	wait chan struct{}
 }
 
+// DataDir returns a new directory for members' data: in /dev/shm where
+// there is one, since a member's fsyncs bound every commit and tests kill
+// processes, not machines.
+func DataDir() (string, error) {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "hafs-etcd-"); err == nil {
+			return d, nil
+		}
+	}
+	return os.MkdirTemp("", "hafs-etcd-")
+}
+
 // Start starts an n-member cluster for t and stops it when t ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c, err := StartCluster(n, t.TempDir())
+	dir, err := DataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c, err := StartCluster(n, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ var shared struct {
 
 func cluster() (*etcd.Cluster, error) {
 	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "hafs-etcd-")
+		shared.dir, shared.err = etcd.DataDir()
 		if shared.err == nil {
 			shared.cluster, shared.err = etcd.StartCluster(3, shared.dir)
 		}
