@@ -172,6 +172,9 @@ type FSOptions struct {
 	// Env is added to the environment of every HAFS process of the
 	// filesystem (object store credentials).
 	Env []string
+	// Store, when set, is the store URL to make the filesystem in, instead
+	// of a fresh one from test/teststore.
+	Store string
 }
 
 // FS is a filesystem created by hafs-mkfs in a fresh embedded store.
@@ -186,7 +189,10 @@ type FS struct {
 // `hafs-mkfs --store URL [--name NAME]` in it.
 func NewFS(t testing.TB, opts FSOptions) *FS {
 	t.Helper()
-	fs := &FS{Store: teststore.URL(t), Name: opts.Name, Env: opts.Env}
+	fs := &FS{Store: opts.Store, Name: opts.Name, Env: opts.Env}
+	if fs.Store == "" {
+		fs.Store = teststore.URL(t)
+	}
 	args := fs.storeArgs()
 	if opts.Bucket != "" {
 		args = append(args, "--bucket", opts.Bucket)
