@@ -13,6 +13,7 @@ import (
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/faultstore"
+	"github.com/hafs/hafs/fdbstore/settle"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/test/teststore"
 )
@@ -24,7 +25,9 @@ func newFS(t *testing.T, faults float64) *meta.FS {
 	s := teststore.Open(t, teststore.URL(t))
 	var st fdbstore.Store = s
 	if faults > 0 {
-		st = faultstore.Wrap(s, faults, 7)
+		// Conflicts, and commits whose outcome is reported unknown (half of
+		// them landed), which settle resolves as a real client must.
+		st = settle.Wrap(faultstore.Wrap(s, faults, 7).WithUnknownResults(faults))
 	}
 	if _, err := meta.Mkfs(context.Background(), st, "t", false); err != nil {
 		t.Fatal(err)
