@@ -5,6 +5,7 @@
 #            (test/loopback): the FUSE ceiling of this machine
 #   hafs     a fresh HAFS filesystem in a scratch SQLite store
 #   hafs-s3  the same with large bodies in a local MinIO (when one is built)
+#   hafs-etcd  HAFS on a 3-member etcd cluster on loopback (when etcd is installed)
 # and prints each figure with its ratio to the ceiling, then runs the store
 # micro-benchmarks, the object store alone (what hafs-s3 can reach at most
 # on this machine) and multi-site replication.
@@ -37,13 +38,14 @@ cleanup() {
 	local pid mnt i
 	if [[ -n $bench ]]; then kill -TERM "$bench" 2>/dev/null || true; wait "$bench" 2>/dev/null || true; fi
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for mnt in "$tmp/mnt1" "$tmp/mnt2" "$tmp/mnt3"; do
+	for mnt in "$tmp/mnt1" "$tmp/mnt2" "$tmp/mnt3" "$tmp/mnt4"; do
 		for ((i = 0; i < 50; i++)); do is_mounted "$mnt" || break; sleep 0.1; done
 		if is_mounted "$mnt"; then fusermount3 -u "$mnt" || fusermount3 -uz "$mnt" || true; fi
 	done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	if is_mounted "$tmp/tmpfs"; then umount "$tmp/tmpfs" || umount -l "$tmp/tmpfs" || true; fi
 	rm -rf --one-file-system "$tmp"
+	if [[ -n ${etcd_dir:-} ]]; then rm -rf "$etcd_dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -102,6 +104,38 @@ if [[ $only_ceiling != 1 ]]; then
 	fi
 fi
 
+# HAFS on a 3-member etcd cluster on loopback (Debian's etcd-server, which
+# setup.sh --test installs), data in /dev/shm as in the tests.
+if [[ $only_ceiling != 1 ]] && command -v etcd >/dev/null; then
+	freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+	etcd_dir=$(mktemp -d /dev/shm/hafs-bench-etcd.XXXXXX 2>/dev/null || mktemp -d "$tmp/etcd.XXXXXX")
+	initial="" clients=()
+	for i in 0 1 2; do
+		cport[$i]=$(freeport) pport[$i]=$(freeport)
+		initial+="${initial:+,}b$i=http://127.0.0.1:${pport[$i]}"
+		clients+=("127.0.0.1:${cport[$i]}")
+	done
+	for i in 0 1 2; do
+		etcd --name "b$i" --data-dir "$etcd_dir/b$i" --log-level error \
+			--listen-client-urls "http://127.0.0.1:${cport[$i]}" --advertise-client-urls "http://127.0.0.1:${cport[$i]}" \
+			--listen-peer-urls "http://127.0.0.1:${pport[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pport[$i]}" \
+			--initial-cluster "$initial" --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
+			>"$tmp/etcd$i.log" 2>&1 &
+		pids+=($!)
+	done
+	for ((i = 0; i < 200; i++)); do
+		curl -sf "http://${clients[0]}/health" | grep -q '"true"' && break
+		sleep 0.1
+	done
+	etcdstore="etcd://$(IFS=,; echo "${clients[*]}")/hafs-bench"
+	mkdir -p "$tmp/mnt4"
+	bin/hafs-mkfs --store "$etcdstore"
+	bin/hafs-fuse --store "$etcdstore" "$tmp/mnt4" &
+	pids+=($!)
+	wait_mount "$tmp/mnt4" "${pids[-1]}"
+	targets+=("hafs-etcd=$tmp/mnt4")
+fi
+
 # In the background, so that a signal to this script ends it at once.
 # shellcheck disable=SC2086 # FSBENCH_ARGS is a list of flags
 bin/fsbench ${FSBENCH_ARGS:---seq-mib 1024} "${targets[@]}" &
@@ -112,6 +146,11 @@ bench=
 echo
 echo "store micro-benchmarks (fdbstore/sqlitestore):"
 go test -run '^$' -bench . -benchtime 3000x ./fdbstore/sqlitestore/
+if command -v etcd >/dev/null; then
+	echo
+	echo "the same on etcd (fdbstore/etcdstore, a 3-member cluster on loopback):"
+	go test -run '^$' -bench . -benchtime 300x ./fdbstore/etcdstore/
+fi
 
 if [[ $only_ceiling != 1 && -n ${minio:-} ]]; then
 	echo

@@ -35,11 +35,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func open(t *testing.T, c *etcd.Cluster) *etcdstore.Store {
-	t.Helper()
+// prefixOf is the key prefix of t's store.
+func prefixOf(t testing.TB) string {
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	s, err := etcdstore.Open(context.Background(), etcdstore.Config{
-		Endpoints: c.Endpoints(), Prefix: "/hafs-test/" + name + "-" + fmt.Sprint(os.Getpid())})
+	return "/hafs-test/" + name + "-" + fmt.Sprint(os.Getpid())
+}
+
+func open(t testing.TB, c *etcd.Cluster) *etcdstore.Store {
+	t.Helper()
+	s, err := etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: c.Endpoints(), Prefix: prefixOf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,4 +60,29 @@ func open(t *testing.T, c *etcd.Cluster) *etcdstore.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) fdbstore.Store { return open(t, cluster) })
+}
+
+// withStore runs a shared store benchmark on a fresh prefix of the cluster.
+func withStore(b *testing.B, bench func(*testing.B, fdbstore.Store)) {
+	s := open(b, cluster)
+	defer s.Close()
+	bench(b, s)
+}
+
+func BenchmarkSingleKeyCommit(b *testing.B)    { withStore(b, storetest.BenchSingleKeyCommit) }
+func BenchmarkCreateSizedCommit(b *testing.B)  { withStore(b, storetest.BenchCreateSizedCommit) }
+func BenchmarkRangeRead1000(b *testing.B)      { withStore(b, storetest.BenchRangeRead1000) }
+func BenchmarkConcurrentWriters8(b *testing.B) { withStore(b, storetest.BenchConcurrentWriters8) }
+
+// BenchmarkWatchLatency measures a watch's wake-up after another client's
+// commit, through two connections to the cluster.
+func BenchmarkWatchLatency(b *testing.B) {
+	s1 := open(b, cluster)
+	defer s1.Close()
+	s2, err := etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: prefixOf(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s2.Close()
+	storetest.BenchWatchLatency(b, s1, s2)
 }

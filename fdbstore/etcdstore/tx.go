@@ -86,12 +86,15 @@ func (t *tx) buffered(key []byte) (value []byte, known bool) {
 	return nil, false
 }
 
-// at returns the option pinning a read to the transaction's revision.
+// at returns the options of a read at the transaction's revision. The
+// first read is linearizable and sets rev; later ones read that revision
+// from the nearest member without a round of the leader's (a member that
+// has not applied it yet answers ErrFutureRev, which retries).
 func (t *tx) at() []clientv3.OpOption {
 	if t.rev == 0 {
-		return nil // the first read is linearizable and sets rev
+		return nil
 	}
-	return []clientv3.OpOption{clientv3.WithRev(t.rev)}
+	return []clientv3.OpOption{clientv3.WithRev(t.rev), clientv3.WithSerializable()}
 }
 
 func (t *tx) pin(rev int64) {
