@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -107,12 +108,33 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		log: cfg.Logger, ctx: sctx, cancel: cancel}
 	pctx, pcancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer pcancel()
-	if _, err := cli.Get(pctx, s.data, clientv3.WithCountOnly()); err != nil {
+	if err := s.probe(pctx); err != nil {
 		cli.Close()
 		cancel()
-		return nil, fmt.Errorf("etcd store %v: %w", cfg.Endpoints, describe(err))
+		return nil, fmt.Errorf("etcd store %v: %w", cfg.Endpoints, err)
 	}
 	return s, nil
+}
+
+// probe checks that the cluster answers and takes transactions as large
+// as the store will send: a Txn of MaxTxnOps compares that all hold and
+// change nothing. A server started with a smaller --max-txn-ops than
+// configured refuses it, and the store says so now, not at some commit.
+func (s *Store) probe(ctx context.Context) error {
+	if _, err := s.cli.Get(ctx, s.data, clientv3.WithCountOnly()); err != nil {
+		return describe(err)
+	}
+	cmps := make([]clientv3.Cmp, s.cfg.MaxTxnOps)
+	for i := range cmps {
+		cmps[i] = clientv3.Compare(clientv3.Version(fmt.Sprintf("%sprobe/%d", s.marks, i)), "=", 0)
+	}
+	if _, err := s.cli.Txn(ctx).If(cmps...).Commit(); err != nil {
+		if errors.Is(err, rpctypes.ErrTooManyOps) {
+			return fmt.Errorf("the server allows fewer than %d operations per transaction: start it with --max-txn-ops %d or more, or give ?max-txn-ops= its value", s.cfg.MaxTxnOps, s.cfg.MaxTxnOps)
+		}
+		return describe(err)
+	}
+	return nil
 }
 
 // TxnLimits implements fdbstore.Limited: etcd's --max-txn-ops and

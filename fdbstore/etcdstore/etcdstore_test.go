@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/etcdstore"
@@ -85,4 +86,22 @@ func BenchmarkWatchLatency(b *testing.B) {
 	}
 	defer s2.Close()
 	storetest.BenchWatchLatency(b, s1, s2)
+}
+
+// TestOpenRefusals: a cluster that cannot take the transactions the store
+// would send, or no cluster at all, is refused at Open with one line.
+func TestOpenRefusals(t *testing.T) {
+	ctx := context.Background()
+	_, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: prefixOf(t), MaxTxnOps: 1000})
+	if err == nil || !strings.Contains(err.Error(), "--max-txn-ops") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("open with more ops than the server allows: %v", err)
+	}
+	t0 := time.Now()
+	_, err = etcdstore.Open(ctx, etcdstore.Config{Endpoints: []string{"127.0.0.1:1"}, Prefix: "/x", DialTimeout: time.Second})
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("open of a cluster that is not there: %v", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("open of a cluster that is not there took %s", d)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -42,11 +43,22 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 	}
 	q := u.Query()
 	for k := range q {
-		if k != "cacert" && k != "cert" && k != "key" {
-			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert or key", raw, k)
+		switch k {
+		case "cacert", "cert", "key", "max-txn-ops", "max-request-bytes":
+		default:
+			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert, key, max-txn-ops or max-request-bytes", raw, k)
 		}
 	}
 	spec.CACert, spec.Cert, spec.Key = q.Get("cacert"), q.Get("cert"), q.Get("key")
+	for k, dst := range map[string]*int{"max-txn-ops": &spec.MaxTxnOps, "max-request-bytes": &spec.MaxRequestBytes} {
+		if v := q.Get(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 16 {
+				return Spec{}, fmt.Errorf("store URL %q: %s=%q: want the server's value, a number of at least 16", raw, k, v)
+			}
+			*dst = n
+		}
+	}
 	if (spec.Cert == "") != (spec.Key == "") {
 		return Spec{}, fmt.Errorf("store URL %q: cert and key go together", raw)
 	}
@@ -56,6 +68,7 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 // openEtcd connects to the cluster spec names.
 func openEtcd(ctx context.Context, spec Spec, opts fdbstore.Options) (fdbstore.Store, error) {
 	cfg := etcdstore.Config{Endpoints: spec.Endpoints, Prefix: spec.Path, Options: opts,
+		MaxTxnOps: spec.MaxTxnOps, MaxRequestBytes: spec.MaxRequestBytes,
 		Username: os.Getenv(EnvEtcdUser), Password: os.Getenv(EnvEtcdPassword)}
 	if (cfg.Username == "") != (cfg.Password == "") {
 		return nil, fmt.Errorf("open store %s: set both %s and %s, or neither", spec, EnvEtcdUser, EnvEtcdPassword)

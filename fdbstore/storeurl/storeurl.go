@@ -6,6 +6,7 @@
 //	fdb://                                  FoundationDB, default cluster file
 //	etcd://HOST:PORT[,HOST:PORT...]/PREFIX  etcd; every key under PREFIX
 //	  ?cacert=FILE&cert=FILE&key=FILE       TLS (https) to the members
+//	  &max-txn-ops=N&max-request-bytes=N    the server's limits, if raised
 //
 // etcd credentials come from HAFS_ETCD_USER and HAFS_ETCD_PASSWORD, never
 // from the URL, so they appear in no process list, log or mount table.
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -47,6 +49,9 @@ type Spec struct {
 	Endpoints []string
 	// CACert, Cert and Key are etcd's TLS files, when given.
 	CACert, Cert, Key string
+	// MaxTxnOps and MaxRequestBytes are the etcd server's limits when
+	// raised from etcd's defaults (0: the defaults).
+	MaxTxnOps, MaxRequestBytes int
 }
 
 // String returns the URL form of s.
@@ -58,6 +63,11 @@ func (s Spec) String() string {
 	for k, v := range map[string]string{"cacert": s.CACert, "cert": s.Cert, "key": s.Key} {
 		if v != "" {
 			q.Set(k, v)
+		}
+	}
+	for k, v := range map[string]int{"max-txn-ops": s.MaxTxnOps, "max-request-bytes": s.MaxRequestBytes} {
+		if v != 0 {
+			q.Set(k, strconv.Itoa(v))
 		}
 	}
 	out := "etcd://" + strings.Join(s.Endpoints, ",") + s.Path
