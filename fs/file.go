@@ -34,12 +34,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 			return nil, 0, e
 		}
 	}
-	if e := n.root.openInode(ctx, n.ino, false); e != 0 {
+	a, e := n.root.openInode(ctx, n.ino, false)
+	if e != 0 {
 		return nil, 0, e
 	}
-	// Close-to-open: what another client closed before this open must show.
+	// Close-to-open: what another client closed before this open must show,
+	// in this client's layouts and in the kernel's caches (cache.go).
 	n.root.data.Invalidate(n.ino)
-	return &handle{ino: n.ino, path: n.Path(nil)}, 0, 0
+	return &handle{ino: n.ino, path: n.Path(nil)}, n.openFlags(a), 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -125,33 +124,32 @@ func (r *Root) release(ino uint64, st *openState) {
 	r.mu.Unlock()
 }
 
-// openInode counts a new handle on ino. The first one in this client
-// registers the open in the store (see meta.FS.Open), unless created is set
-// (Create registered it in its own transaction) or the registration of an
-// earlier open is still there (see RunCloser); then a read checks the inode
-// still has a name, as meta.FS.Open would.
-func (r *Root) openInode(ctx context.Context, ino uint64, created bool) syscall.Errno {
+// openInode counts a new handle on ino and returns the inode as the open
+// found it (nil for created). The first one in this client registers the
+// open in the store (see meta.FS.Open), unless created is set (Create
+// registered it in its own transaction). While a registration is in place
+// (handles open here, or an earlier open's, see RunCloser) a read checks
+// the inode as meta.FS.Open would: every open reads the inode, which
+// close-to-open needs (cache.go).
+func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.Attr, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
+	var a *meta.Attr
+	var err error
 	switch {
 	case created:
 		st.registered = true
-	case st.handles == 0 && !st.registered:
-		if _, err := r.m.Open(ctx, ino); err != nil {
-			return r.errno("open", err)
-		}
-		st.registered = true
-	case st.handles == 0:
-		a, err := r.m.GetAttr(ctx, ino)
-		if errors.Is(err, syscall.ENOENT) || err == nil && a.Nlink == 0 {
-			return syscall.ESTALE
-		}
-		if err != nil {
-			return r.errno("open", err)
-		}
+	case !st.registered:
+		a, err = r.m.Open(ctx, ino)
+		st.registered = err == nil
+	default:
+		a, err = r.m.CheckOpen(ctx, ino)
+	}
+	if err != nil {
+		return nil, r.errno("open", err)
 	}
 	st.handles++
-	return 0
+	return a, 0
 }
 
 // closeInode drops one handle on ino and reports whether it was the last

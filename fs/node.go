@@ -18,6 +18,9 @@ type node struct {
 	gofs.Inode
 	root *Root
 	ino  uint64
+	// cache tracks the version of the file the kernel's caches hold, for
+	// close-to-open (see cache.go).
+	cache kernelCache
 }
 
 var (
@@ -49,11 +52,15 @@ var (
 	_ gofs.NodeReleaser       = (*node)(nil)
 )
 
-// child wraps a stored inode as a kernel-visible child node.
+// child wraps a stored inode as a kernel-visible child node. When the
+// kernel does not know the inode yet, this node is the one it gets, with
+// no pages and the attributes of this reply: the version its caches hold
+// is a's. Otherwise the bridge keeps the node it has and drops this one.
 func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
 	ctx = detach(ctx)
 	n.root.fillAttr(a, &out.Attr)
 	c := &node{root: n.root, ino: a.Ino}
+	c.cache.version = versionOf(a)
 	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
 }
 
@@ -147,7 +154,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	if e := n.root.openInode(ctx, out.Ino, true); e != 0 {
+	if _, e := n.root.openInode(ctx, out.Ino, true); e != 0 {
 		return nil, nil, 0, e
 	}
 	return in, &handle{ino: out.Ino, path: path.Join(n.Path(nil), name)}, 0, 0

@@ -33,15 +33,35 @@ func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
 	var a *Attr
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		var err error
-		a, err = f.getAttr(tx, ino)
-		if err == syscall.ENOENT || err == nil && a.Nlink == 0 {
-			return syscall.ESTALE
-		}
-		if err != nil {
+		if a, err = f.openable(tx, ino); err != nil {
 			return err
 		}
 		f.markOpen(tx, ino)
 		return nil
+	})
+	return a, err
+}
+
+// openable returns ino's attributes if an open through a name may reach
+// it: it exists and has a link. Otherwise the name that led to it is one
+// another client removed since: ESTALE.
+func (f *FS) openable(tx fdbstore.ReadTx, ino uint64) (*Attr, error) {
+	a, err := f.getAttr(tx, ino)
+	if err == syscall.ENOENT || err == nil && a.Nlink == 0 {
+		return nil, syscall.ESTALE
+	}
+	return a, err
+}
+
+// CheckOpen is Open's check without its registration, for a client that is
+// registered as an opener of ino already: the inode's attributes, or
+// ESTALE as Open would return it.
+func (f *FS) CheckOpen(ctx context.Context, ino uint64) (*Attr, error) {
+	var a *Attr
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		var err error
+		a, err = f.openable(tx, ino)
+		return err
 	})
 	return a, err
 }

@@ -111,6 +111,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.probe(pctx); err != nil {
 		cli.Close()
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("etcd store %v: no member answered within %s", cfg.Endpoints, cfg.DialTimeout)
+		}
 		return nil, fmt.Errorf("etcd store %v: %w", cfg.Endpoints, err)
 	}
 	return s, nil
