@@ -24,6 +24,11 @@ test:
 bench:
 	scripts/bench.sh
 
+## soak: the cross-client replace loop (test/e2e) for SOAK (default 10m) instead of 2 s
+.PHONY: soak
+soak:
+	HAFS_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 0 -v -run 'TestRenameReplaceLoop' ./test/e2e/
+
 ## lint: formatting and vet
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

@@ -35,6 +35,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		}
 	}
 	a, e := n.root.openInode(ctx, n.ino, false)
+	if e == syscall.ESTALE {
+		n.root.noteRetry(n) // the kernel looks the name up and retries (reopen.go)
+	} else {
+		n.root.retried(n)
+	}
 	if e != 0 {
 		return nil, 0, e
 	}

@@ -51,6 +51,8 @@ type Root struct {
 	// posixLocked are inodes on which a process of this client took a
 	// POSIX lock, so that close knows when releasing is worth a transaction.
 	posixLocked map[uint64]bool
+	// retries are names whose open just failed with ESTALE (reopen.go).
+	retries retryNames
 }
 
 // NewRoot returns the root node for mounting filesystem m.
@@ -95,6 +97,10 @@ type openState struct {
 	handles    int  // guarded by mu
 	registered bool // guarded by mu: the store records this client as an opener
 	users      int  // guarded by Root.mu: goroutines holding or waiting for mu
+	// pinned: a lookup registered an open that no open took over yet; it
+	// counts as one of handles (see reopen.go). pinGen numbers pins.
+	pinned bool   // guarded by mu
+	pinGen uint64 // guarded by mu
 }
 
 // acquire returns ino's state with its mutex held.
@@ -127,10 +133,11 @@ func (r *Root) release(ino uint64, st *openState) {
 // openInode counts a new handle on ino and returns the inode as the open
 // found it (nil for created). The first one in this client registers the
 // open in the store (see meta.FS.Open), unless created is set (Create
-// registered it in its own transaction). While a registration is in place
-// (handles open here, or an earlier open's, see RunCloser) a read checks
-// the inode as meta.FS.Open would: every open reads the inode, which
-// close-to-open needs (cache.go).
+// registered it in its own transaction) or a lookup pinned the inode for
+// this open (reopen.go). While a registration is in place (handles open
+// here, or an earlier open's, see RunCloser) a read checks the inode as
+// meta.FS.Open would: every open reads the inode, which close-to-open
+// needs (cache.go).
 func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.Attr, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
@@ -139,6 +146,12 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.A
 	switch {
 	case created:
 		st.registered = true
+	case st.pinned:
+		// The pin's handle becomes this open's.
+		if a, err = r.takePin(ctx, st, ino); err != nil {
+			return nil, r.errno("open", err)
+		}
+		return a, 0
 	case !st.registered:
 		a, err = r.m.Open(ctx, ino)
 		st.registered = err == nil

@@ -66,7 +66,13 @@ func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gof
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ctx = detach(ctx)
-	a, err := n.root.m.Lookup(ctx, n.ino, name)
+	var a *meta.Attr
+	var err error
+	if n.root.retrying(n.ino, name) {
+		a, err = n.root.pinLookup(ctx, n.ino, name) // an open's retry (reopen.go)
+	} else {
+		a, err = n.root.m.Lookup(ctx, n.ino, name)
+	}
 	if err != nil {
 		return nil, n.root.errno("lookup", err)
 	}

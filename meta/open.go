@@ -66,6 +66,35 @@ func (f *FS) CheckOpen(ctx context.Context, ino uint64) (*Attr, error) {
 	return a, err
 }
 
+// OpenByName looks name up in dir and, if it leads to inode want, registers
+// this client as an opener of it in the same transaction, as Open would;
+// opened reports whether it did. From then on the inode stays, even if it
+// loses its last link, until this client's Close: an open that follows
+// reaches it whatever happened to the name meanwhile. The caller holds
+// whatever orders its registrations of want (fs holds the inode's open
+// state), which is why it names want before the transaction.
+func (f *FS) OpenByName(ctx context.Context, dir uint64, name string, want uint64) (a *Attr, opened bool, err error) {
+	if len(name) > MaxNameLen {
+		return nil, false, syscall.ENAMETOOLONG
+	}
+	err = f.transact(ctx, func(tx fdbstore.Tx) error {
+		opened = false
+		var err error
+		if _, a, err = f.lookupTx(tx, dir, name); err != nil {
+			return err
+		}
+		if a.Ino == want {
+			f.markOpen(tx, want)
+			opened = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return a, opened, nil
+}
+
 // Close is this client's last close of ino: it drops the client's open
 // record and, if the inode has lost its last link and no other client has
 // it open, removes it.
