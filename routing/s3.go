@@ -397,6 +397,12 @@ func (s *S3) wrap(op, key string, err error) error {
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		// A HEAD has no body to name the reason: its 403 reads "Forbidden".
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed",
+			"AllAccessDisabled", "Forbidden":
+			return fmt.Errorf("%s %s: %w: %w: %s: %s", op, where, ErrUnavailable, ErrRefused, api.ErrorCode(), api.ErrorMessage())
+		}
 		return fmt.Errorf("%s %s: %w: %s: %s", op, where, ErrUnavailable, api.ErrorCode(), api.ErrorMessage())
 	}
 	return fmt.Errorf("%s %s: %w: %v", op, where, ErrUnavailable, err)

@@ -16,6 +16,12 @@ var ErrNotFound = errors.New("object not found")
 // application in place of EIO.
 var ErrUnavailable = errors.New("object store unavailable")
 
+// ErrRefused reports a site that answered but refuses this client: wrong
+// credentials, no access to the bucket. Unlike an outage it will not pass
+// by itself, so a mount refuses to start on it (it is also ErrUnavailable,
+// so every other path treats it as a failed request).
+var ErrRefused = errors.New("object store refuses this client")
+
 // ErrPartlyMissing reports an object that the sites which answered do not
 // have while the others failed: it may be gone (a reader whose plan is
 // stale should read the plan again) or only on a site that is down, so it

@@ -2,6 +2,7 @@ package cliutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -40,7 +41,15 @@ func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Lo
 		return t, nil, err
 	}
 	if err := r.Health(ctx); err != nil {
-		return nil, nil, fmt.Errorf("object store: %w", err)
+		// A site that refuses us, or whose bucket is gone, is a mistake to
+		// fix before mounting. One that does not answer is an outage: in a
+		// cluster nodes restart during outages, so the mount goes on;
+		// reads fail over to the other sites and writes fail with EIO
+		// until the primary is back.
+		if errors.Is(err, routing.ErrRefused) || errors.Is(err, routing.ErrNotFound) {
+			return nil, nil, fmt.Errorf("object store: %w", err)
+		}
+		log.Warn("mounting while a primary site is down: reads go to the other sites, writes fail with EIO until it is back", "err", err)
 	}
 	if err := r.Acknowledge(ctx); err != nil {
 		return nil, nil, fmt.Errorf("object store: %w", err)
