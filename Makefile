@@ -24,10 +24,12 @@ test:
 bench:
 	scripts/bench.sh
 
-## soak: the cross-client replace loop (test/e2e) for SOAK (default 10m) instead of 2 s
+## soak: long runs kept out of CI: the cross-client replace loop for SOAK
+## (default 10m) instead of 2 s, and 100 rounds of the kill -9 crash loop
 .PHONY: soak
 soak:
 	HAFS_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 0 -v -run 'TestRenameReplaceLoop' ./test/e2e/
+	HAFS_CRASH_ROUNDS=$(or $(CRASH_ROUNDS),100) $(GO) test -count=1 -timeout 0 -v -run 'TestCrashLoop' ./test/e2e/
 
 ## lint: formatting and vet
 lint:

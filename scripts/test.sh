@@ -7,3 +7,10 @@ scripts/setup.sh --test
 go vet ./...
 go test -count=1 -timeout 20m ./...
 go test -count=1 -race -timeout 10m ./fdbstore/... ./locks/... ./s3tier/... ./routing/...
+# The distributed store: fdbstore/etcdstore above runs the store suite on a
+# real 3-member etcd cluster. meta and locks, and the two-mount, lock and
+# consistency tests through real mounts, run again on such a cluster.
+HAFS_TEST_STORE=etcd go test -count=1 -timeout 15m ./meta/ ./locks/
+HAFS_TEST_STORE=etcd go test -count=1 -timeout 15m -run \
+	'TestTwoMounts|TestUnlinkWhileOpenOnAnotherMount|TestConsistency|TestCloseToOpen|TestRenameReplaceLoop|TestFcntlLocksAcrossMounts|TestFlockAcrossMounts|TestBlockingLockWakes|TestFlockCommandCounter|TestKilledClientLocksFreed|TestEvictLiveClient|TestThreeMountsLockHandoff|TestEvictionRacesWrites|TestLockWaitInterruptAndDeadlock' \
+	./test/e2e/
