@@ -122,25 +122,26 @@ func (r *Root) retried(n *node) {
 // still leads there.
 func (r *Root) pinLookup(ctx context.Context, dir uint64, name string) (*meta.Attr, error) {
 	a, err := r.m.Lookup(ctx, dir, name)
-	if errors.Is(err, syscall.ENOENT) {
-		r.endRetry(retryName{dir: dir, name: name}) // no open follows
-	}
-	for range 4 {
-		if err != nil || !a.IsReg() {
-			return a, err
-		}
+	// A name that moves on between the two reads is read again: at most a
+	// few times, then the lookup goes unpinned, as without pins.
+	for try := 0; err == nil && a.IsReg() && try < 4; try++ {
 		st := r.acquire(a.Ino)
-		b, opened, err := r.m.OpenByName(ctx, dir, name, a.Ino)
-		if err == nil && opened {
+		b, opened, oerr := r.m.OpenByName(ctx, dir, name, a.Ino)
+		if oerr == nil && opened {
 			r.pin(a.Ino, st)
 		}
 		r.release(a.Ino, st)
-		if err != nil || opened {
-			return b, err
+		if err = oerr; err == nil {
+			a = b
 		}
-		a = b // the name moved on between the two reads: pin what it holds now
+		if opened {
+			break
+		}
 	}
-	return a, nil // still moving: an unpinned lookup, as without pins
+	if errors.Is(err, syscall.ENOENT) {
+		r.endRetry(retryName{dir: dir, name: name}) // no open follows
+	}
+	return a, err
 }
 
 // pin counts the registration OpenByName made as a handle, so the closer
