@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -129,7 +130,7 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 		return e
 	}
 	err := n.root.locks.Lock(ctx, n.ino, req)
-	if err == syscall.EINTR || ctx.Err() != nil && err != nil {
+	if errors.Is(err, syscall.EINTR) || ctx.Err() != nil && err != nil {
 		return syscall.EINTR
 	}
 	if e := n.root.errno("setlkw", err); e != 0 {

@@ -80,7 +80,7 @@ func BenchmarkCreate(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		name := fmt.Sprintf("f%d", i)
-		if _, err := m.Lookup(ctx, meta.RootIno, name); err != syscall.ENOENT {
+		if _, err := m.Lookup(ctx, meta.RootIno, name); !errors.Is(err, syscall.ENOENT) {
 			b.Fatal(err)
 		}
 		if _, err := m.Create(ctx, meta.RootIno, name, meta.NewNode{Mode: syscall.S_IFREG | 0o644}); err != nil {
@@ -122,13 +122,13 @@ func TestEvictionFences(t *testing.T) {
 	if err != nil || rep.Orphans != 1 {
 		t.Fatalf("evict: %+v, %v", rep, err)
 	}
-	if _, err := b.GetAttr(ctx, f.Ino); err != syscall.ENOENT {
+	if _, err := b.GetAttr(ctx, f.Ino); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("orphan of the evicted client survives: %v", err)
 	}
 	if _, err := a.Create(ctx, meta.RootIno, "after", meta.NewNode{Mode: syscall.S_IFREG}); !errors.Is(err, meta.ErrFenced) {
 		t.Fatalf("evicted client's create: %v", err)
 	}
-	if _, err := b.Lookup(ctx, meta.RootIno, "after"); err != syscall.ENOENT {
+	if _, err := b.Lookup(ctx, meta.RootIno, "after"); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("evicted client's create is visible: %v", err)
 	}
 	if err := a.Heartbeat(ctx); !errors.Is(err, meta.ErrFenced) {
@@ -162,7 +162,7 @@ func TestUnlinkWhileOpenElsewhere(t *testing.T) {
 	if err := c.Unlink(ctx, meta.RootIno, "f"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Open(ctx, f.Ino); err != syscall.ESTALE {
+	if _, err := c.Open(ctx, f.Ino); !errors.Is(err, syscall.ESTALE) {
 		t.Fatalf("open of an unlinked inode through a stale name: %v, want ESTALE", err)
 	}
 	if err := a.Close(ctx, f.Ino); err != nil {
@@ -175,7 +175,7 @@ func TestUnlinkWhileOpenElsewhere(t *testing.T) {
 	if err := b.Close(ctx, f.Ino); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.GetAttr(ctx, f.Ino); err != syscall.ENOENT {
+	if _, err := c.GetAttr(ctx, f.Ino); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("after the last close anywhere: %v, want ENOENT", err)
 	}
 	check(t, m)

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -47,7 +48,7 @@ func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
 // another client removed since: ESTALE.
 func (f *FS) openable(tx fdbstore.ReadTx, ino uint64) (*Attr, error) {
 	a, err := f.getAttr(tx, ino)
-	if err == syscall.ENOENT || err == nil && a.Nlink == 0 {
+	if errors.Is(err, syscall.ENOENT) || err == nil && a.Nlink == 0 {
 		return nil, syscall.ESTALE
 	}
 	return a, err
@@ -124,7 +125,7 @@ func (f *FS) CloseMany(ctx context.Context, inos []uint64) error {
 // same transaction.
 func (f *FS) reapIfOrphan(tx fdbstore.Tx, ino uint64) (bool, error) {
 	a, err := f.getAttr(tx, ino)
-	if err == syscall.ENOENT {
+	if errors.Is(err, syscall.ENOENT) {
 		return false, nil
 	}
 	if err != nil || a.Nlink > 0 {

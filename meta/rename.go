@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -58,7 +59,7 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 		}
 		td, dst, err := f.lookupTx(tx, newDir, newName)
 		switch {
-		case err == syscall.ENOENT:
+		case errors.Is(err, syscall.ENOENT):
 			dst = nil
 		case err != nil:
 			return err
