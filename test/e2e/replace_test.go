@@ -101,60 +101,10 @@ func TestRenameReplaceLoop(t *testing.T) {
 	stop := make(chan struct{})
 	var replaced atomic.Uint64
 	var writerErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		rng := rand.New(rand.NewPCG(1, 2))
-		for seq := uint64(1); ; seq++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := writeSynced(tmp, sealed(seq, rng)); err != nil {
-				writerErr = err
-				return
-			}
-			if err := os.Rename(tmp, target); err != nil {
-				writerErr = err
-				return
-			}
-			replaced.Store(seq)
-		}
-	})
 	st := &replaceStats{errs: map[string]int{}}
-	reader := filepath.Join(b, "config")
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			// Half the reads fstat the file first (as most programs
-			// do), half read with read(2) alone, trusting the size the
-			// kernel caches.
-			var data []byte
-			var err error
-			if st.reads.Add(1)%2 == 0 {
-				data, err = os.ReadFile(reader)
-			} else {
-				data, err = readPlain(reader)
-			}
-			switch {
-			case errors.Is(err, unix.ENOENT):
-				st.missing.Add(1)
-			case err != nil:
-				st.fail(err)
-			default:
-				if _, err := unseal(data); err != nil {
-					st.torn.Add(1)
-					st.mu.Lock()
-					st.firstTorn = err.Error()
-					st.mu.Unlock()
-				}
-			}
-		}
-	})
+	var wg sync.WaitGroup
+	wg.Go(func() { writerErr = replaceLoop(stop, tmp, target, &replaced) })
+	wg.Go(func() { readLoop(stop, filepath.Join(b, "config"), st) })
 	// Both loops run for the test's duration, then stop.
 	time.AfterFunc(run, func() { close(stop) })
 	wg.Wait()
@@ -172,6 +122,59 @@ func TestRenameReplaceLoop(t *testing.T) {
 	}
 	if st.failed.Load() > 0 {
 		t.Errorf("%d reads failed: %v", st.failed.Load(), st.errs)
+	}
+}
+
+// replaceLoop replaces target with a new sealed version (write tmp, fsync,
+// rename) until stop closes, counting versions in replaced.
+func replaceLoop(stop <-chan struct{}, tmp, target string, replaced *atomic.Uint64) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for seq := uint64(1); ; seq++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := writeSynced(tmp, sealed(seq, rng)); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, target); err != nil {
+			return err
+		}
+		replaced.Store(seq)
+	}
+}
+
+// readLoop reads path whole until stop closes and counts in st what it saw.
+// Half the reads fstat the file first (as most programs do), half read with
+// read(2) alone, trusting the size the kernel caches.
+func readLoop(stop <-chan struct{}, path string, st *replaceStats) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		var data []byte
+		var err error
+		if st.reads.Add(1)%2 == 0 {
+			data, err = os.ReadFile(path)
+		} else {
+			data, err = readPlain(path)
+		}
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			st.missing.Add(1)
+		case err != nil:
+			st.fail(err)
+		default:
+			if _, err := unseal(data); err != nil {
+				st.torn.Add(1)
+				st.mu.Lock()
+				st.firstTorn = err.Error()
+				st.mu.Unlock()
+			}
+		}
 	}
 }
 
