@@ -103,7 +103,7 @@ func (n *node) Fsync(ctx context.Context, _ gofs.FileHandle, _ uint32) syscall.E
 	if e := n.root.errno("fsync", n.root.data.Flush(ctx, n.ino)); e != 0 {
 		return e
 	}
-	return n.root.errno("fsync", n.root.m.Store().Sync(ctx))
+	return n.root.errno("fsync", n.root.m.Sync(ctx))
 }
 
 func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {

@@ -10,9 +10,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/hafs/hafs/locks"
 	"github.com/hafs/hafs/meta"
-	"github.com/hafs/hafs/s3tier"
 )
 
 // Options tune a mount.
@@ -24,18 +22,19 @@ type Options struct {
 	ReadOnly                                   bool
 	Logger                                     *slog.Logger
 	// Locks holds the filesystem's POSIX and flock locks; it must fence
-	// with the same session as the meta.FS.
-	Locks *locks.Manager
-	// Data moves file bodies (inline in the store, or the object store).
-	Data *s3tier.Tier
+	// with the same session as the metadata.
+	Locks LockTable
+	// Data moves file bodies (inline in the store, or the object store):
+	// an s3tier.Tier. Required.
+	Data Bodies
 }
 
 // Root is the shared state of one mount and the root directory's node.
 type Root struct {
 	node
-	m     *meta.FS
-	locks *locks.Manager
-	data  *s3tier.Tier
+	m     Metadata
+	locks LockTable
+	data  Bodies
 	opts  Options
 	log   *slog.Logger
 
@@ -56,17 +55,12 @@ type Root struct {
 }
 
 // NewRoot returns the root node for mounting filesystem m.
-func NewRoot(m *meta.FS, opts Options) *Root {
+func NewRoot(m Metadata, opts Options) *Root {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Data == nil {
-		// Without an object store every body lives in the metadata store.
-		d, err := s3tier.New(m, nil, s3tier.Options{Logger: opts.Logger})
-		if err != nil {
-			panic("fs.NewRoot: a filesystem with an object store needs Options.Data: " + err.Error())
-		}
-		opts.Data = d
+	if opts.Data == nil || opts.Locks == nil {
+		panic("fs.NewRoot: Options.Data and Options.Locks are required")
 	}
 	r := &Root{m: m, locks: opts.Locks, data: opts.Data, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
 		posixLocked: map[uint64]bool{}, pending: map[uint64]struct{}{}, closeKick: make(chan struct{}, 1)}

@@ -62,6 +62,10 @@ func (f *FS) setFenced() {
 // Fenced reports whether this client has been fenced.
 func (f *FS) Fenced() bool { return f.sess.fenced.Load() }
 
+// Sync makes every transaction this client committed so far durable
+// against power loss (fsync).
+func (f *FS) Sync(ctx context.Context) error { return f.store.Sync(ctx) }
+
 // txReserve is how many operations a transaction keeps for what every one
 // does besides its work (the fence, an inode, counters, a watch).
 const txReserve = 16
