@@ -135,7 +135,6 @@ func BenchConcurrentWriters8(b *testing.B, s fdbstore.Store) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }
 
-
 // BenchWatchLatency measures from a commit through s2 to the firing of a
 // watch through s1 (two clients of one store).
 func BenchWatchLatency(b *testing.B, s1, s2 fdbstore.Store) {
