@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -142,7 +143,8 @@ func (s *Store) takeStale() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := min(clearPerTx, len(s.stale))
-	out := s.stale[len(s.stale)-n:]
+	// A copy: the slots it leaves are reused by the next addStale.
+	out := slices.Clone(s.stale[len(s.stale)-n:])
 	s.stale = s.stale[:len(s.stale)-n]
 	return out
 }
