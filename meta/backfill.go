@@ -96,7 +96,9 @@ func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
 		b := f.k.chunk(cur.Ino, cur.Idx)
 		_, e := f.k.kindRange(kindChunk)
 		n, jobs := 0, 0
-		page, jobsMax := f.page(backfillPage, 1), f.page(backfillJobs, 1)
+		// One budget for both: a chunk record read costs one read, a job
+		// one read and one write.
+		page, jobsMax := f.page(backfillPage, 2), f.page(backfillJobs, 2)
 		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: page}) {
 			if err != nil {
 				return err

@@ -125,7 +125,11 @@ func (f *FS) NewSlice(ctx context.Context, length int64) (uint64, error) {
 	if f.sliceNext == f.sliceLimit {
 		var start uint64
 		err := f.transact(ctx, func(tx fdbstore.Tx) error {
-			start = max(decU64(mustGet(tx, f.k.sliceCounter())), 1)
+			v, err := tx.Get(f.k.sliceCounter())
+			if err != nil {
+				return err
+			}
+			start = max(decU64(v), 1)
 			tx.Set(f.k.sliceCounter(), u64(start+sliceBatch))
 			return nil
 		})
@@ -146,13 +150,6 @@ func (f *FS) NewSlice(ctx context.Context, length int64) (uint64, error) {
 		return 0, fmt.Errorf("record upload intent: %w", err)
 	}
 	return id, nil
-}
-
-// mustGet reads key, treating a read error as absent; the transaction
-// reports the error at commit.
-func mustGet(tx fdbstore.ReadTx, key []byte) []byte {
-	v, _ := tx.Get(key)
-	return v
 }
 
 // AbandonSlice gives up an upload that will not be committed: its objects
@@ -372,7 +369,12 @@ func (f *FS) plan(ctx context.Context, ino uint64, off int64, n int, base bool) 
 // the operations of one transaction: dropping or compacting a chunk queues
 // a deletion per slice, which must fit in one. Past it CommitSlices says
 // ErrChunkFull and the data path compacts first.
-func (f *FS) maxChunkRefs() int { return f.page(1<<30, 1) }
+func (f *FS) maxChunkRefs() int {
+	// Compaction replaces the list with up to a chunk's worth of blocks,
+	// each clearing an intent and queuing copies to up to two other sites.
+	room := 3 * int(f.sb.Data.ChunkSize/f.sb.Data.BlockSize)
+	return max(f.page(1<<30, 1)-room, 8)
+}
 
 // chunkPageMax bounds the chunk records one truncate transaction removes;
 // beyond it the truncate clears the tail in earlier transactions.

@@ -175,12 +175,15 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 		live := map[string]bool{}
 		now := time.Now().UnixNano()
 		b, e := f.k.replRange(site)
-		// Each row read may cost a session read and a claim write too.
-		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: f.page(claimScan, 2)}) {
+		// The scan is a snapshot: rows passed over (held, or waiting) add no
+		// conflict and cost nothing against the store's limits; a row taken
+		// is read again, which makes two claims of it conflict.
+		limit = f.page(limit, 2)
+		for skv, err := range tx.Snapshot().GetRange(b, e, fdbstore.RangeOptions{Limit: claimScan}) {
 			if err != nil {
 				return err
 			}
-			j, err := decodeJob(kv.Value)
+			j, err := decodeJob(skv.Value)
 			if err != nil {
 				return err
 			}
@@ -201,8 +204,17 @@ func (f *FS) ClaimReplication(ctx context.Context, site string, limit int) ([]Re
 					continue
 				}
 			}
-			id, err := f.lastID(kv.Key)
+			id, err := f.lastID(skv.Key)
 			if err != nil {
+				return err
+			}
+			kv := fdbstore.KeyValue{Key: skv.Key}
+			if kv.Value, err = tx.Get(skv.Key); err != nil {
+				return err
+			} else if kv.Value == nil {
+				continue // finished meanwhile
+			}
+			if j, err = decodeJob(kv.Value); err != nil {
 				return err
 			}
 			if j.claim != f.sess.id || j.retryAt != 0 {

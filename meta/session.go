@@ -205,7 +205,10 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
 			n, reaped, done = 0, 0, false
 			b, e := f.k.sessOpenRange(id)
-			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: 100}) {
+			// Each open costs two clears and the reads and writes of a
+			// possible reap (an inode, its orphan row, its open records).
+			page := f.page(100, 4)
+			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: page}) {
 				if err != nil {
 					return err
 				}
@@ -225,7 +228,7 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 				}
 				n++
 			}
-			if n < 100 {
+			if n < page {
 				if err := f.abandonIntents(tx, id); err != nil {
 					return err
 				}

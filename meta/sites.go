@@ -168,7 +168,11 @@ func (f *FS) AddSite(ctx context.Context, name string, desc []byte) error {
 		if err := f.bumpSiteGen(tx); err != nil {
 			return err
 		}
-		gen := decU64(mustGet(tx, f.k.siteGen()))
+		v, err = tx.Get(f.k.siteGen())
+		if err != nil {
+			return err
+		}
+		gen := decU64(v)
 		tx.Set(f.k.site(name), desc)
 		tx.Set(f.k.backfill(name), encodeBackfill(backfillCursor{Gen: gen}))
 		return nil

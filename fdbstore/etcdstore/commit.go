@@ -43,7 +43,9 @@ func (t *tx) commit() error {
 	if err := t.checkSize(cmps, ops); err != nil {
 		return err
 	}
-	resp, err := t.s.cli.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
+	rctx, cancel := t.s.request(t.ctx)
+	resp, err := t.s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
+	cancel()
 	switch {
 	case err == nil && resp.Succeeded:
 		t.rev = resp.Header.Revision
@@ -163,11 +165,15 @@ func (t *tx) settle(marker string, lease clientv3.LeaseID, cause error) error {
 	backoff := 10 * time.Millisecond
 	for {
 		put := clientv3.OpPut(marker, markAborted, clientv3.WithLease(lease))
-		resp, err := t.s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(marker), "=", 0)).
+		rctx, rcancel := t.s.request(ctx)
+		resp, err := t.s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(marker), "=", 0)).
 			Then(put).Else(clientv3.OpGet(marker)).Commit()
+		rcancel()
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			lease, err = t.s.markerLease(ctx, true)
-			continue
+			if l, lerr := t.s.markerLease(ctx, true); lerr == nil {
+				lease = l
+				continue
+			}
 		}
 		if err == nil && resp.Succeeded {
 			t.s.settledAborted.Add(1)

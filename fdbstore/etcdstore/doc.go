@@ -25,7 +25,7 @@
 // settled exactly: reported committed, or retried. Markers carry a lease
 // and expire on their own.
 //
-// Keys live under a prefix (etcd://HOSTS/PREFIX): "PREFIX/d/" + key for
-// data, "PREFIX/t/" + id for markers. Several filesystems and test runs
+// Keys live under a prefix (etcd://HOSTS/PREFIX): "PREFIX\x00d/" + key for
+// data, "PREFIX\x00t/" + id for markers. Several filesystems and test runs
 // share one cluster without seeing each other.
 package etcdstore

@@ -30,9 +30,14 @@ func describe(err error) error {
 		return nil
 	}
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, rpctypes.ErrCompacted), errors.Is(err, rpctypes.ErrFutureRev):
+	case errors.Is(err, context.DeadlineExceeded):
+		// One request's bound (the transaction's own deadline is checked
+		// by the caller first): the member may be cut off; try again.
+		return retryable{fmt.Errorf("etcd store: request timed out: %w", err)}
+	case errors.Is(err, rpctypes.ErrCompacted), errors.Is(err, rpctypes.ErrFutureRev),
+		errors.Is(err, rpctypes.ErrTooManyRequests):
 		return retryable{fmt.Errorf("etcd store: %w", err)}
 	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("etcd store: %w: %v", fdbstore.ErrTxTooLarge, err)
@@ -55,6 +60,9 @@ func describe(err error) error {
 // refused reports whether a failed commit was certainly not applied: the
 // server turned it down before proposing it.
 func refused(err error) bool {
+	if errors.Is(err, rpctypes.ErrTooManyRequests) {
+		return true
+	}
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) ||
 		errors.Is(err, rpctypes.ErrDuplicateKey) || errors.Is(err, rpctypes.ErrNoSpace) ||
 		errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||

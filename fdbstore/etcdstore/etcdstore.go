@@ -31,6 +31,12 @@ type Config struct {
 	Username, Password string
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
+	// RequestTimeout bounds one request to a member (default 1 s). The
+	// client spreads requests over the members, so a request to a member
+	// that a partition cut off, or that is paused, waits this long and is
+	// then retried, most likely on another member, instead of holding the
+	// whole transaction until gRPC's keepalive gives up on the member.
+	RequestTimeout time.Duration
 	// MaxTxnOps and MaxRequestBytes are the server's --max-txn-ops and
 	// --max-request-bytes (defaults 128 and 1.5 MiB, etcd's own). A
 	// transaction past them fails with fdbstore.ErrTxTooLarge before it is
@@ -83,6 +89,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = time.Second
+	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
@@ -95,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Endpoints, TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password,
-		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: time.Second,
 		AutoSyncInterval: time.Minute, Logger: quietZap(),
 		// Responses of a full page of values must fit.
 		MaxCallRecvMsgSize: 64 << 20,
@@ -104,7 +113,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd store %v: %w", cfg.Endpoints, err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{cli: cli, cfg: cfg, data: cfg.Prefix + "/d/", marks: cfg.Prefix + "/t/",
+	// A NUL after the prefix: no URL path holds one, so no filesystem's
+	// keys fall inside another's whose prefix is a parent path of its own.
+	s := &Store{cli: cli, cfg: cfg, data: cfg.Prefix + "\x00d/", marks: cfg.Prefix + "\x00t/",
 		log: cfg.Logger, ctx: sctx, cancel: cancel}
 	pctx, pcancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer pcancel()
@@ -214,6 +225,13 @@ func (s *Store) retry(ctx context.Context, attempt func(context.Context) error) 
 	}
 }
 
+// request returns the context of one request made for ctx: bounded by
+// RequestTimeout. An expired request is a retryable failure of the
+// transaction (or, for a commit, one whose outcome settle learns).
+func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
 // markerLease returns the lease new commit markers attach to.
 func (s *Store) markerLease(ctx context.Context, renew bool) (clientv3.LeaseID, error) {
 	s.leaseMu.Lock()
@@ -221,7 +239,9 @@ func (s *Store) markerLease(ctx context.Context, renew bool) (clientv3.LeaseID, 
 	if !renew && s.lease != 0 && time.Since(s.leaseAt) < markerTTL/2 {
 		return s.lease, nil
 	}
-	resp, err := s.cli.Grant(ctx, int64(markerTTL/time.Second))
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Grant(rctx, int64(markerTTL/time.Second))
 	if err != nil {
 		return 0, fmt.Errorf("etcd store: grant a lease for commit markers: %w", describe(err))
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/storetest"
 	"github.com/hafs/hafs/test/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // TestMembersKilled runs read-modify-write increments from several
@@ -93,5 +95,61 @@ func TestMembersKilled(t *testing.T) {
 		acked.Load(), failed.Load(), n, landed, stopped)
 	if n < acked.Load() || n > acked.Load()+failed.Load() {
 		t.Fatalf("counter %d after %d acknowledged increments (%d failed with unknown outcome)", n, acked.Load(), failed.Load())
+	}
+}
+
+// TestReadErrorNeverCommits: a read that fails (here on a compacted
+// revision; equally a timed-out request or a lagging member) fails the
+// transaction even if the caller drops the error, so no write computed
+// without it lands; the rerun reads the value another client committed.
+func TestReadErrorNeverCommits(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, cluster)
+	defer s.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cluster.Endpoints(), Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	set := func(v string) {
+		t.Helper()
+		if err := s.Transact(ctx, func(tx fdbstore.Tx) error { tx.Set([]byte("counter"), []byte(v)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("500")
+	attempts := 0
+	err = s.Transact(ctx, func(tx fdbstore.Tx) error {
+		attempts++
+		if _, err := tx.Get([]byte("fence")); err != nil { // pins the revision
+			return err
+		}
+		if attempts == 1 {
+			set("756")
+			r, err := cli.Get(ctx, "any")
+			if err != nil {
+				return err
+			}
+			if _, err := cli.Compact(ctx, r.Header.Revision); err != nil {
+				return err
+			}
+		}
+		v, _ := tx.Get([]byte("counter")) // the error dropped, on purpose
+		tx.Set([]byte("counter"), append(v, '+'))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := s.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		var err error
+		got, err = tx.Get([]byte("counter"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "756+" || attempts < 2 {
+		t.Fatalf("counter %q after %d attempts, want 756+ after a rerun", got, attempts)
 	}
 }

@@ -152,7 +152,9 @@ func (r *rangeRead) fetch(cur span) ([]*mvccpb.KeyValue, bool, error) {
 	if r.o.Reverse {
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}
-	resp, err := t.s.cli.Get(t.ctx, t.s.data+string(cur.begin), opts...)
+	rctx, cancel := t.s.request(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(rctx, t.s.data+string(cur.begin), opts...)
 	if err != nil {
 		return nil, false, t.readErr(err)
 	}

@@ -110,7 +110,9 @@ func (t *tx) get(key []byte, record bool) ([]byte, error) {
 	if err := t.ctx.Err(); err != nil {
 		return nil, context.Cause(t.ctx)
 	}
-	resp, err := t.s.cli.Get(t.ctx, t.s.data+string(key), t.at()...)
+	rctx, cancel := t.s.request(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(rctx, t.s.data+string(key), t.at()...)
 	if err != nil {
 		return nil, t.readErr(err)
 	}
@@ -132,12 +134,17 @@ func (t *tx) get(key []byte, record bool) ([]byte, error) {
 }
 
 // readErr classifies a failed read: a compacted revision or a passing
-// outage restarts the transaction; anything else ends it.
+// outage restarts the transaction; anything else ends it. Either way the
+// transaction cannot commit: a caller that ignored the error would commit
+// writes computed from a read that never happened, with no compare on it.
 func (t *tx) readErr(err error) error {
 	if t.ctx.Err() != nil {
-		return context.Cause(t.ctx)
+		err = context.Cause(t.ctx)
+	} else {
+		err = describe(err)
 	}
-	return describe(err)
+	t.limits.Fail(err)
+	return err
 }
 
 // getRange merges the store's pairs at the transaction's revision with the
@@ -155,7 +162,11 @@ func (t *tx) Set(key, value []byte) {
 	if !t.mutable() || !t.limits.CheckSet(key, value) {
 		return
 	}
-	t.writes[string(key)] = write{value: bytes.Clone(value)}
+	v := bytes.Clone(value)
+	if v == nil {
+		v = []byte{} // present and empty, not absent
+	}
+	t.writes[string(key)] = write{value: v}
 }
 
 // Clear implements fdbstore.Tx.
@@ -217,7 +228,9 @@ func (t *tx) finish(err error) {
 	if err == nil && t.rev == 0 && len(t.watches) > 0 {
 		// A transaction that neither read nor wrote commits "now": pin now
 		// before returning, so that a change the caller makes next is seen.
-		resp, gerr := t.s.cli.Get(t.ctx, t.s.data, clientv3.WithCountOnly())
+		rctx, cancel := t.s.request(t.ctx)
+		resp, gerr := t.s.cli.Get(rctx, t.s.data, clientv3.WithCountOnly())
+		cancel()
 		if gerr == nil {
 			t.rev = resp.Header.Revision
 		}

@@ -90,7 +90,9 @@ func (w *watch) run(ctx context.Context, rev int64, value []byte, known bool) {
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := w.s.cli.Get(ctx, key, opts...)
+		rctx, cancel := w.s.request(ctx)
+		resp, err := w.s.cli.Get(rctx, key, opts...)
+		cancel()
 		if err != nil {
 			// Unknown: wake the waiter, who reads again.
 			w.fail(nil)

@@ -71,8 +71,13 @@ func (s *Store) Transact(ctx context.Context, fn func(fdbstore.Tx) error) error 
 			for _, k := range old {
 				tx.Clear(k)
 			}
+			// After fn: a ClearRange of fn's that covers the markers must
+			// not take this one with it.
+			if err := fn(hideTx{tx}); err != nil {
+				return err
+			}
 			tx.Set(marker, []byte{1})
-			return fn(hideTx{tx})
+			return nil
 		})
 		if !errors.Is(err, fdbstore.ErrMaybeCommitted) {
 			if err == nil {
@@ -87,10 +92,12 @@ func (s *Store) Transact(ctx context.Context, fn func(fdbstore.Tx) error) error 
 			s.addStale(old...)
 			return fmt.Errorf("%w (asking for the outcome: %v)", err, serr)
 		}
-		s.addStale(marker)
 		if committed {
+			s.addStale(marker)
 			return nil
 		}
+		// The marker settle wrote as aborted stays: cleared, it would let
+		// the lost commit, if it were still on its way, pass its check.
 		s.addStale(old...)
 	}
 }

@@ -307,6 +307,20 @@ func testEmptyValue(t *testing.T, s fdbstore.Store) {
 	if v := get(t, s, "absent"); v != nil {
 		t.Fatalf("absent key read as %#v, want nil", v)
 	}
+	// A nil value written is present and empty, in its own transaction too.
+	err := s.Transact(context.Background(), func(tx fdbstore.Tx) error {
+		tx.Set(key("nil"), nil)
+		if v, err := tx.Get(key("nil")); err != nil || v == nil {
+			return fmt.Errorf("Set(k, nil) then Get in the same transaction: %#v, %v; want present and empty", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := get(t, s, "nil"); v == nil || len(v) != 0 {
+		t.Fatalf("Set(k, nil) read as %#v, want a non-nil empty slice", v)
+	}
 }
 
 func le(v []byte) int64 {
