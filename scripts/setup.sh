@@ -11,8 +11,9 @@ want=(fuse3)
 cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
 	# etcd-server: the 3-member clusters the etcd backend is tested on.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd)
+	# iproute2 and util-linux (nsenter): the hosts of test/cluster.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter)
 fi
 
 missing=()

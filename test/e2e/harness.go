@@ -279,13 +279,20 @@ func (m *Mount) Unmount(t testing.TB) {
 // Mounting the same FS twice gives two clients of one filesystem.
 func (fs *FS) Mount(t testing.TB, extraArgs ...string) *Mount {
 	t.Helper()
+	return fs.MountOn(t, exec.Command, extraArgs...)
+}
+
+// MountOn is Mount with hafs-fuse started by command: on another host
+// (test/cluster's Host.Command), say.
+func (fs *FS) MountOn(t testing.TB, command func(name string, args ...string) *exec.Cmd, extraArgs ...string) *Mount {
+	t.Helper()
 	dir, err := filepath.EvalSymlinks(PublicTempDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := append(append(fs.storeArgs(), extraArgs...), dir)
 	m := &Mount{Dir: dir, FS: fs, output: &lockedBuffer{}, exited: make(chan struct{})}
-	m.cmd = exec.Command(Binary(t, FuseBinary), args...)
+	m.cmd = command(Binary(t, FuseBinary), args...)
 	m.cmd.Env = append(os.Environ(), fs.Env...)
 	m.cmd.Stdout, m.cmd.Stderr = m.output, m.output
 	if err := m.cmd.Start(); err != nil {

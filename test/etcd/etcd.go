@@ -44,6 +44,7 @@ type Member struct {
 	PeerURL   string
 	dir       string
 	initial   string // the --initial-cluster flag
+	command   func(name string, args ...string) *exec.Cmd
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -82,13 +83,8 @@ func Start(t testing.TB, n int) *Cluster {
 // StartCluster starts an n-member cluster with its data under dir (for
 // TestMain, which has no testing.T); the caller stops it.
 func StartCluster(n int, dir string) (*Cluster, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{bin: bin}
-	var initial []string
-	for i := range n {
+	places := make([]Place, n)
+	for i := range places {
 		client, err := freeAddr()
 		if err != nil {
 			return nil, err
@@ -97,8 +93,33 @@ func StartCluster(n int, dir string) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: "http://" + client, PeerURL: "http://" + peer,
-			dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
+		places[i] = Place{Client: client, Peer: peer}
+	}
+	return StartOn(places, dir)
+}
+
+// Place says where a member runs: its client and peer addresses
+// (host:port) and, for a member on another host (a network namespace),
+// how to run a command there (nil: here).
+type Place struct {
+	Client, Peer string
+	Command      func(name string, args ...string) *exec.Cmd
+}
+
+// StartOn starts a cluster with one member at each place, data under dir.
+func StartOn(places []Place, dir string) (*Cluster, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: bin}
+	var initial []string
+	for i, p := range places {
+		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: "http://" + p.Client, PeerURL: "http://" + p.Peer,
+			dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), command: p.Command}
+		if m.command == nil {
+			m.command = exec.Command
+		}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
@@ -166,7 +187,7 @@ func (m *Member) start(bin, state string) error {
 	}
 	client := strings.TrimPrefix(m.ClientURL, "http://")
 	peer := strings.TrimPrefix(m.PeerURL, "http://")
-	cmd := exec.Command(bin, "--name", m.Name, "--data-dir", m.dir,
+	cmd := m.command(bin, "--name", m.Name, "--data-dir", m.dir,
 		"--listen-client-urls", "http://"+client, "--advertise-client-urls", m.ClientURL,
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", m.PeerURL,
 		"--initial-cluster", m.initial, "--initial-cluster-state", state,
