@@ -68,35 +68,7 @@ func BenchmarkWatchLatencyAcrossProcesses(b *testing.B) {
 // prints when that commit finished.
 func pingerRole(s *sqlitestore.Store) error {
 	fmt.Println("ready")
-	var seen []byte
-	for {
-		var w fdbstore.Watch
-		err := s.Transact(context.Background(), func(tx fdbstore.Tx) error {
-			v, err := tx.Get([]byte("request"))
-			if err != nil || string(v) != string(seen) {
-				seen = v
-				return err
-			}
-			w = tx.Watch([]byte("request"))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if w != nil {
-			<-w.Done()
-			if err := w.Err(); err != nil {
-				return err
-			}
-			continue
-		}
-		err = s.Transact(context.Background(), func(tx fdbstore.Tx) error {
-			tx.Add([]byte("ping"), 1)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("pinged %d\n", time.Now().UnixNano())
-	}
+	return storetest.Pinger(context.Background(), s, func(at time.Time) {
+		fmt.Printf("pinged %d\n", at.UnixNano())
+	})
 }

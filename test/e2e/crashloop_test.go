@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,23 +78,7 @@ func TestCrashLoop(t *testing.T) {
 	verifyCrashLog(t, m.Dir, logAcked)
 	verifySmall(t, m.Dir, smallAcked)
 	t.Logf("%d kills; %d log records and %d small files fsync'd, all intact", rounds, logAcked, len(smallAcked))
-	eventually(t, 30*time.Second, func() error {
-		if cs := listClients(t, fs); len(cs) != 1 {
-			return fmt.Errorf("%d clients listed, want only the live mount", len(cs))
-		}
-		return nil
-	})
-	if out, err := hafsAdmin(t, fs, "gc", "--grace", "0s"); err != nil {
-		t.Fatalf("hafs gc: %v\n%s", err, out)
-	}
-	out, err := hafsAdmin(t, fs, "fsck")
-	if err != nil || !strings.Contains(out, "clean") {
-		t.Fatalf("hafs fsck after %d kills: %v\n%s", rounds, err, out)
-	}
-	objs := sliceObjects(t, obj)
-	if !strings.Contains(out, fmt.Sprintf("objects: %d in the bucket, %d references", len(objs), len(objs))) {
-		t.Fatalf("after gc every object must be referenced once; bucket holds %d:\n%s", len(objs), out)
-	}
+	gcLeavesNoOrphans(t, fs, obj)
 }
 
 // crashRecord is one record of the log: its number, then a pattern of it.

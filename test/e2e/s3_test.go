@@ -426,9 +426,15 @@ func TestS3KillDuringWrite(t *testing.T) {
 			t.Fatalf("log corrupted at MiB %d", i/len(chunk))
 		}
 	}
-	// The dead sessions expire (2 s), their unfinished uploads are queued
-	// for deletion, and gc removes whatever nothing references.
-	eventually(t, 20*time.Second, func() error {
+	gcLeavesNoOrphans(t, fs, obj)
+}
+
+// gcLeavesNoOrphans waits until the dead sessions of killed mounts have
+// expired (their unfinished uploads are then queued for deletion), runs gc,
+// and wants fsck clean with every object in the bucket referenced once.
+func gcLeavesNoOrphans(t *testing.T, fs *FS, obj *routing.S3) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
 		cs := listClients(t, fs)
 		if len(cs) != 1 {
 			return fmt.Errorf("%d clients listed, want only the live mount", len(cs))
