@@ -33,7 +33,10 @@ func (f *FS) isAncestor(tx fdbstore.ReadTx, a, b uint64) (bool, error) {
 	return false, fmt.Errorf("directory %d: parent chain too deep or cyclic", b)
 }
 
-// Rename moves name in dir to newName in newDir, with renameat2 flags.
+// Rename moves name in dir to newName in newDir, with renameat2 flags. It
+// runs a little past 80 lines: POSIX's checks (flags, types, emptiness,
+// ancestry, sticky bits) read best in the order rename(2) states them, in
+// the one transaction that must see them all.
 func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64, newName string,
 	flags uint32) error {
 	if err := checkName(newName); err != nil {
