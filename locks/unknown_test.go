@@ -9,6 +9,7 @@ import (
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/faultstore"
 	"github.com/hafs/hafs/fdbstore/settle"
+	"github.com/hafs/hafs/fdbstore/storetest"
 )
 
 // TestUnknownOutcomes has two managers, on stores that report a quarter
@@ -64,15 +65,7 @@ func TestUnknownOutcomes(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var v []byte
-	if err := raw[0].ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-		var err error
-		v, err = tx.Get(counter)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if got := decode(v); got != 2*rounds {
+	if got := decode(storetest.Get(t, raw[0], string(counter))); got != 2*rounds {
 		t.Fatalf("counter %d after %d locked increments: the lock was not exclusive", got, 2*rounds)
 	}
 	if _, found, err := ms[0].Test(ctx, 9, wlock("z", 1, 0, ^uint64(0))); err != nil || found {

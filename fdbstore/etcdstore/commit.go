@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -118,7 +119,7 @@ func (t *tx) writtenIn(c span) [][]byte {
 			keys = append(keys, []byte(k))
 		}
 	}
-	slicesSortBytes(keys)
+	slices.SortFunc(keys, bytes.Compare)
 	return keys
 }
 

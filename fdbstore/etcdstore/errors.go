@@ -1,11 +1,9 @@
 package etcdstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.uber.org/zap"
@@ -77,5 +75,3 @@ func refused(err error) bool {
 // quietZap keeps the client's own logging off: HAFS reports what matters
 // through its errors and slog.
 func quietZap() *zap.Logger { return zap.NewNop() }
-
-func slicesSortBytes(keys [][]byte) { slices.SortFunc(keys, bytes.Compare) }

@@ -75,14 +75,7 @@ func TestMembersKilled(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	var got []byte
-	if err := s.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-		var err error
-		got, err = tx.Get([]byte("counter"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := storetest.Get(t, s, "counter")
 	n := storetest.DecodeCounter(got)
 	errs.Range(func(k, v any) bool {
 		if !errors.Is(v.(error), fdbstore.ErrMaybeCommitted) {
@@ -141,14 +134,7 @@ func TestReadErrorNeverCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []byte
-	if err := s.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
-		var err error
-		got, err = tx.Get([]byte("counter"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := storetest.Get(t, s, "counter")
 	if string(got) != "756+" || attempts < 2 {
 		t.Fatalf("counter %q after %d attempts, want 756+ after a rerun", got, attempts)
 	}

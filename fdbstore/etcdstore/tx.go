@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -260,5 +259,3 @@ func mergeSpans(spans []span) []span {
 	}
 	return out
 }
-
-var errReadOnlyWatch = errors.New("watch in a read-only transaction")

@@ -30,7 +30,7 @@ func testIsolation(t *testing.T, s fdbstore.Store) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if got := DecodeCounter(get(t, s, "counter")); got != workers*each {
+	if got := DecodeCounter(Get(t, s, "counter")); got != workers*each {
 		t.Fatalf("counter = %d after %d read-modify-write increments", got, workers*each)
 	}
 }
@@ -97,7 +97,7 @@ func phantom(t *testing.T, s fdbstore.Store, change func(fdbstore.Tx), after int
 	if err := <-t2done; err != nil {
 		t.Fatal(err)
 	}
-	seen, t2saw := le(get(t, s, "seen")), le(get(t, s, "t2saw"))
+	seen, t2saw := le(Get(t, s, "seen")), le(Get(t, s, "t2saw"))
 	if !(seen == 2 && t2saw == 2) && !(t2saw == 0 && seen == after) {
 		t.Fatalf("seen = %d, t2saw = %d: not serializable (want 2, 2 or %d, 0)", seen, t2saw, after)
 	}
@@ -138,7 +138,7 @@ func testRetryOnConflict(t *testing.T, s fdbstore.Store) {
 	if err != nil || runs < 3 {
 		t.Fatalf("err = %v after %d runs, want nil after 3 or more", err, runs)
 	}
-	if v := le(get(t, s, "retried")); v != 1 {
+	if v := le(Get(t, s, "retried")); v != 1 {
 		t.Fatalf("retried transaction applied %d times", v)
 	}
 }

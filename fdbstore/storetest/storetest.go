@@ -103,7 +103,9 @@ func set(t *testing.T, s fdbstore.Store, kvs ...string) {
 	}
 }
 
-func get(t *testing.T, s fdbstore.Store, k string) []byte {
+// Get reads key k in a read-only transaction of its own, failing t on an
+// error.
+func Get(t testing.TB, s fdbstore.Store, k string) []byte {
 	t.Helper()
 	var v []byte
 	err := s.ReadTransact(context.Background(), func(tx fdbstore.ReadTx) error {
@@ -294,17 +296,17 @@ func testReadYourWrites(t *testing.T, s fdbstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := get(t, s, "k1"); string(v) != "new" {
+	if v := Get(t, s, "k1"); string(v) != "new" {
 		t.Fatalf("k1 after commit = %q", v)
 	}
 }
 
 func testEmptyValue(t *testing.T, s fdbstore.Store) {
 	set(t, s, "empty", "")
-	if v := get(t, s, "empty"); v == nil || len(v) != 0 {
+	if v := Get(t, s, "empty"); v == nil || len(v) != 0 {
 		t.Fatalf("empty value read as %#v, want a non-nil empty slice", v)
 	}
-	if v := get(t, s, "absent"); v != nil {
+	if v := Get(t, s, "absent"); v != nil {
 		t.Fatalf("absent key read as %#v, want nil", v)
 	}
 	// A nil value written is present and empty, in its own transaction too.
@@ -318,7 +320,7 @@ func testEmptyValue(t *testing.T, s fdbstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := get(t, s, "nil"); v == nil || len(v) != 0 {
+	if v := Get(t, s, "nil"); v == nil || len(v) != 0 {
 		t.Fatalf("Set(k, nil) read as %#v, want a non-nil empty slice", v)
 	}
 }
@@ -347,7 +349,7 @@ func testAtomicAdd(t *testing.T, s fdbstore.Store) {
 		})
 	}
 	wg.Wait()
-	v := get(t, s, "add")
+	v := Get(t, s, "add")
 	if len(v) != 8 || le(v) != 200 {
 		t.Fatalf("add result %x (%d), want 8 bytes little-endian 200", v, le(v))
 	}
@@ -419,7 +421,7 @@ func testLimits(t *testing.T, s fdbstore.Store) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
-		committed := get(t, s, "marker/"+tc.name) != nil
+		committed := Get(t, s, "marker/"+tc.name) != nil
 		if committed != (tc.want == nil) {
 			t.Errorf("%s: committed = %v with err %v", tc.name, committed, err)
 		}
@@ -440,7 +442,7 @@ func testErrorRollsBack(t *testing.T, s fdbstore.Store) {
 	if !errors.Is(err, boom) || runs != 1 {
 		t.Fatalf("err = %v after %d runs, want boom after 1", err, runs)
 	}
-	if v := get(t, s, "never"); v != nil {
+	if v := Get(t, s, "never"); v != nil {
 		t.Fatalf("write of a failed transaction is visible: %q", v)
 	}
 }
@@ -490,7 +492,7 @@ func testContextCancel(t *testing.T, s fdbstore.Store) {
 	if err == nil {
 		t.Fatal("transaction cancelled mid-run reported success")
 	}
-	if v := get(t, s, "cancelled"); v != nil {
+	if v := Get(t, s, "cancelled"); v != nil {
 		t.Fatalf("write of a cancelled transaction committed: %q", v)
 	}
 	// Retries stop at the deadline.

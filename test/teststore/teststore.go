@@ -7,7 +7,6 @@ package teststore
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +97,3 @@ func OpenShared(t testing.TB, n int) []fdbstore.Store {
 	}
 	return out
 }
-
-// Name says which store the tests run on, for their logs.
-func Name() string { return fmt.Sprintf("%s=%s", Env, Kind()) }
