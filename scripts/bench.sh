@@ -28,7 +28,8 @@ mkdir -p bin
 go build -o bin/ "${pkgs[@]}"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hafs-bench.XXXXXX")
-pids=()  # mount processes
+pids=()       # mount processes (and MinIO)
+etcd_pids=()  # etcd members, stopped after the mounts
 bench=   # fsbench, while it runs
 
 # is_mounted DIR: whether DIR is a mount point (field 5 of mountinfo).
@@ -43,6 +44,8 @@ cleanup() {
 		if is_mounted "$mnt"; then fusermount3 -u "$mnt" || fusermount3 -uz "$mnt" || true; fi
 	done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	# The store last: an etcd-backed mount ends its session on the way out.
+	for pid in "${etcd_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 	if is_mounted "$tmp/tmpfs"; then umount "$tmp/tmpfs" || umount -l "$tmp/tmpfs" || true; fi
 	rm -rf --one-file-system "$tmp"
 	if [[ -n ${etcd_dir:-} ]]; then rm -rf "$etcd_dir"; fi
@@ -121,7 +124,7 @@ if [[ $only_ceiling != 1 ]] && command -v etcd >/dev/null; then
 			--listen-peer-urls "http://127.0.0.1:${pport[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pport[$i]}" \
 			--initial-cluster "$initial" --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
 			>"$tmp/etcd$i.log" 2>&1 &
-		pids+=($!)
+		etcd_pids+=($!)
 	done
 	for ((i = 0; i < 200; i++)); do
 		curl -sf "http://${clients[0]}/health" | grep -q '"true"' && break
