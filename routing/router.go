@@ -21,7 +21,7 @@ import (
 type RouterOptions struct {
 	ObjectKey func(id uint64) string
 	ParseKey  func(key string) (uint64, bool)
-	// Open connects to a site (default: OpenS3 trying each request once:
+	// Open connects to a site (default: OpenSite, S3 trying each request once:
 	// the router retries, moving to the next site first).
 	Open   func(ctx context.Context, s Site) (ObjectStore, error)
 	Logger *slog.Logger
@@ -116,7 +116,7 @@ func NewRouter(ctx context.Context, m Metadata, opts RouterOptions) (*Router, er
 	}
 	if opts.Open == nil {
 		opts.Open = func(ctx context.Context, s Site) (ObjectStore, error) {
-			return OpenS3(ctx, s, WithAttempts(1), WithHeaderTimeout(10*time.Second))
+			return OpenSite(ctx, s, WithAttempts(1), WithHeaderTimeout(10*time.Second))
 		}
 	}
 	if opts.Logger == nil {

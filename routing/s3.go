@@ -416,9 +416,11 @@ func isCode(err error, code string) bool {
 // Probe checks that the site can put, read back and delete an object,
 // creating the bucket first if needed. hafs-mkfs and site admin run it
 // before recording a site.
-func Probe(ctx context.Context, s *S3) error {
-	if err := s.EnsureBucket(ctx); err != nil {
-		return err
+func Probe(ctx context.Context, s ObjectStore) error {
+	if b, ok := s.(interface{ EnsureBucket(context.Context) error }); ok {
+		if err := b.EnsureBucket(ctx); err != nil {
+			return err
+		}
 	}
 	key := fmt.Sprintf("hafs-probe-%d", time.Now().UnixNano())
 	want := []byte("hafs probe " + key)

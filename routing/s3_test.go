@@ -143,6 +143,11 @@ func TestParseBucketURL(t *testing.T) {
 		{"http://127.0.0.1:9000/Bad_Bucket", ""},
 		{"http://user:pw@host/bucket", ""},
 		{"http://host/ab", ""},
+		{"file:///var/lib/hafs/blocks", "file:///var/lib/hafs/blocks/"},
+		{"file:///var/lib/hafs/blocks/../b/", "file:///var/lib/hafs/b/"},
+		{"file://host/dir", ""},
+		{"file://relative", ""},
+		{"file:///dir?x=1", ""},
 	} {
 		s, err := ParseBucketURL(c.in)
 		switch {

@@ -1,7 +1,9 @@
 package routing
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"net/url"
 	"strings"
 )
@@ -19,11 +21,18 @@ type Site struct {
 }
 
 // ParseBucketURL parses ENDPOINT/BUCKET[/PREFIX], for example
-// http://127.0.0.1:9000/hafs or https://s3.example.com/data/fs1.
+// http://127.0.0.1:9000/hafs or https://s3.example.com/data/fs1, or a
+// local directory as file:///DIR.
 func ParseBucketURL(s string) (Site, error) {
 	u, err := url.Parse(s)
+	if err == nil && u.Scheme == "file" {
+		if u.Host != "" || !filepath.IsAbs(u.Path) || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return Site{}, fmt.Errorf("bucket %q: want file:///ABSOLUTE/DIR", s)
+		}
+		return Site{Endpoint: "file://" + filepath.Clean(u.Path)}, nil
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Site{}, fmt.Errorf("bucket %q: want http(s)://HOST[:PORT]/BUCKET[/PREFIX]", s)
+		return Site{}, fmt.Errorf("bucket %q: want http(s)://HOST[:PORT]/BUCKET[/PREFIX] or file:///DIR", s)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return Site{}, fmt.Errorf("bucket %q: no query, fragment or credentials allowed in the URL", s)
@@ -59,4 +68,18 @@ func validBucket(b string) bool {
 }
 
 // String is the site as an operator writes it.
-func (s Site) String() string { return s.Endpoint + "/" + s.Bucket + "/" + s.Prefix }
+func (s Site) String() string {
+	if s.Bucket == "" { // a directory: file:///DIR
+		return s.Endpoint + "/"
+	}
+	return s.Endpoint + "/" + s.Bucket + "/" + s.Prefix
+}
+
+// OpenSite connects to site: a directory for file:// sites, else an S3
+// client with options.
+func OpenSite(ctx context.Context, site Site, options ...S3Option) (ObjectStore, error) {
+	if _, ok := DirOf(site); ok {
+		return OpenDir(site)
+	}
+	return OpenS3(ctx, site, options...)
+}

@@ -32,8 +32,8 @@ func siteCommand() *cli.Command {
 					"replication queue (the backfill), visible in `hafs status`. Credentials come\n" +
 					"from the standard AWS chain; --profile names a profile in ~/.aws files.",
 				Flags: append(cliutil.StoreFlags(),
-					&cli.StringFlag{Name: "endpoint", Required: true, Usage: "S3 endpoint `URL`, http(s)://HOST[:PORT]"},
-					&cli.StringFlag{Name: "bucket", Required: true, Usage: "bucket `NAME`"},
+					&cli.StringFlag{Name: "endpoint", Required: true, Usage: "S3 endpoint `URL`, http(s)://HOST[:PORT], or file:///DIR for a directory"},
+					&cli.StringFlag{Name: "bucket", Usage: "bucket `NAME` (none for a directory)"},
 					&cli.StringFlag{Name: "prefix", Usage: "key `PREFIX` inside the bucket"},
 					&cli.StringFlag{Name: "region", Usage: "`REGION` (default us-east-1)"},
 					&cli.StringFlag{Name: "profile", Usage: "AWS shared-config `PROFILE` holding the credentials"},
@@ -128,7 +128,7 @@ func siteAdd(c *cli.Context) error {
 	} else if _, dup := cur[name]; dup {
 		return fmt.Errorf("site %q: %w", name, meta.ErrSiteExists)
 	}
-	obj, err := routing.OpenS3(ctx, site)
+	obj, err := routing.OpenSite(ctx, site)
 	if err != nil {
 		return err
 	}

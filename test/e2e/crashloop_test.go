@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hafs/hafs/routing"
 )
 
 // crashRounds is how many rounds TestCrashLoop runs: a few in `make test`,
@@ -35,6 +37,19 @@ func crashRounds(t *testing.T) int {
 // repeats a run.
 func TestCrashLoop(t *testing.T) {
 	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	crashLoop(t, fs, obj)
+}
+
+// TestCrashLoopLocalBlocks is TestCrashLoop on what hafs-mkfs gives a new
+// user: the embedded store with its bodies in a directory beside it.
+func TestCrashLoopLocalBlocks(t *testing.T) {
+	requireRoot(t)
+	fs, obj := localBlocksFS(t)
+	crashLoop(t, fs, obj)
+}
+
+func crashLoop(t *testing.T, fs *FS, obj routing.ObjectStore) {
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("HAFS_CRASH_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
@@ -42,7 +57,6 @@ func TestCrashLoop(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	rounds := crashRounds(t)
 	t.Logf("%d rounds, seed %d (HAFS_CRASH_SEED repeats it)", rounds, seed)
-	fs, _, obj := s3FS(t)
 	var logAcked int         // records of the log fsync'd so far
 	smallAcked := []string{} // small files fsync'd so far
 	for round := range rounds {

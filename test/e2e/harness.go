@@ -167,8 +167,12 @@ type FSOptions struct {
 	// binaries' default.
 	Name string
 	// Bucket, when set, is passed to hafs-mkfs --bucket: large bodies go
-	// to that object store.
+	// to that object store. When empty, the filesystem keeps every body in
+	// the metadata store (--bucket none), unless MkfsDefault is set.
 	Bucket string
+	// MkfsDefault runs hafs-mkfs without --bucket, as a new user does: on
+	// the embedded store, large bodies go to a directory beside it.
+	MkfsDefault bool
 	// Env is added to the environment of every HAFS process of the
 	// filesystem (object store credentials).
 	Env []string
@@ -194,8 +198,11 @@ func NewFS(t testing.TB, opts FSOptions) *FS {
 		fs.Store = teststore.URL(t)
 	}
 	args := fs.storeArgs()
-	if opts.Bucket != "" {
+	switch {
+	case opts.Bucket != "":
 		args = append(args, "--bucket", opts.Bucket)
+	case !opts.MkfsDefault:
+		args = append(args, "--bucket", "none")
 	}
 	mkfs := exec.Command(Binary(t, MkfsBinary), args...)
 	mkfs.Env = append(os.Environ(), fs.Env...)

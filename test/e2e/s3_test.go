@@ -45,7 +45,7 @@ func s3FS(t *testing.T) (*FS, *minio.Server, *routing.S3) {
 }
 
 // sliceObjects lists the slice objects in the bucket.
-func sliceObjects(t *testing.T, obj *routing.S3) map[uint64]int64 {
+func sliceObjects(t *testing.T, obj routing.ObjectStore) map[uint64]int64 {
 	t.Helper()
 	out := map[uint64]int64{}
 	err := obj.List(context.Background(), s3tier.ObjectPrefix, func(o routing.Object) error {
@@ -432,7 +432,7 @@ func TestS3KillDuringWrite(t *testing.T) {
 // gcLeavesNoOrphans waits until the dead sessions of killed mounts have
 // expired (their unfinished uploads are then queued for deletion), runs gc,
 // and wants fsck clean with every object in the bucket referenced once.
-func gcLeavesNoOrphans(t *testing.T, fs *FS, obj *routing.S3) {
+func gcLeavesNoOrphans(t *testing.T, fs *FS, obj routing.ObjectStore) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() error {
 		cs := listClients(t, fs)
