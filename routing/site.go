@@ -3,8 +3,8 @@ package routing
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"net/url"
+	"path/filepath"
 	"strings"
 )
 
