@@ -77,7 +77,14 @@ func (n *node) Write(ctx context.Context, _ gofs.FileHandle, data []byte, off in
 	if e := n.root.writable(); e != 0 {
 		return 0, e
 	}
-	if err := n.root.data.Write(ctx, n.ino, off, data); err != nil {
+	write := n.root.data.Write
+	if n.lockUsed.Load() {
+		// A file used with locks is how clients share state (a counter, a
+		// log, a config under flock): there a small write that returned
+		// has landed, and a fenced client's write fails at once.
+		write = n.root.data.WriteThrough
+	}
+	if err := write(ctx, n.ino, off, data); err != nil {
 		return 0, n.root.errno("write", err)
 	}
 	return uint32(len(data)), 0
@@ -125,6 +132,7 @@ func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 	last, e := n.root.closeInode(ctx, n.ino)
 	if e == 0 && last {
 		e = n.releasePosix(ctx, true)
+		n.lockUsed.Store(false) // no open file, so no lock left
 	}
 	return e
 }
@@ -157,17 +165,21 @@ func (n *node) Lseek(ctx context.Context, _ gofs.FileHandle, off uint64, whence 
 	return 0, syscall.EINVAL
 }
 
-// dirHandle lists a directory in cookie order, a page at a time.
+// dirHandle lists a directory in cookie order, a page at a time. Each page
+// comes with its entries' inodes (meta.ReadDirPlus), so the lookup that
+// READDIRPLUS makes of every name is answered from the page.
 type dirHandle struct {
 	n     *node
 	after uint64 // cookie of the last entry returned
 	buf   []meta.DirEntry
+	last  meta.DirEntry // the entry returned last, for Lookup
 	done  bool
 }
 
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileLookuper     = (*dirHandle)(nil)
 )
 
 // Cookies 1 and 2 are "." and ".."; stored entries start at 3.
@@ -182,12 +194,13 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	ctx = detach(ctx)
-	d.after, d.buf, d.done = off, nil, false
+	d.after, d.buf, d.done, d.last = off, nil, false, meta.DirEntry{}
 	return 0
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	ctx = detach(ctx)
+	d.last = meta.DirEntry{}
 	switch d.after {
 	case 0:
 		d.after = 1
@@ -204,7 +217,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		if d.done {
 			return nil, 0
 		}
-		ents, err := d.n.root.m.ReadDir(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
+		ents, err := d.n.root.m.ReadDirPlus(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
 		if err != nil {
 			return nil, d.n.root.errno("readdir", err)
 		}
@@ -215,6 +228,16 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	e := d.buf[0]
 	d.buf = d.buf[1:]
-	d.after = e.Cookie
+	d.after, d.last = e.Cookie, e
 	return &fuse.DirEntry{Name: e.Name, Mode: e.Mode, Ino: e.Ino, Off: e.Cookie}, 0
+}
+
+// Lookup answers READDIRPLUS's lookup of the name Readdirent returned last
+// from the page's snapshot; any other name (".", "..", a retry after
+// ESTALE) takes the node's own lookup.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := d.last; e.Attr != nil && e.Name == name && !d.n.root.retrying(d.n.ino, name) {
+		return d.n.child(ctx, e.Attr, out), 0
+	}
+	return d.n.Lookup(ctx, name, out)
 }

@@ -146,6 +146,7 @@ func (n *node) noteLock(f gofs.FileHandle, req locks.Lock) {
 	if req.Kind == locks.Unlock {
 		return
 	}
+	n.lockUsed.Store(true)
 	if req.Flock {
 		if h, ok := f.(*handle); ok {
 			h.mu.Lock()

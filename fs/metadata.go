@@ -21,6 +21,7 @@ type Namespace interface {
 	Rmdir(ctx context.Context, dir uint64, name string) error
 	Rename(ctx context.Context, dir uint64, name string, newDir uint64, newName string, flags uint32) error
 	ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]meta.DirEntry, error)
+	ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) ([]meta.DirEntry, error)
 }
 
 // Attributes reads and changes inode attributes and the filesystem's
@@ -72,6 +73,7 @@ type Metadata interface {
 // and reach other clients at Flush.
 type Bodies interface {
 	Write(ctx context.Context, ino uint64, off int64, data []byte) error
+	WriteThrough(ctx context.Context, ino uint64, off int64, data []byte) error
 	ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) (int, error)
 	Flush(ctx context.Context, ino uint64) error
 	Invalidate(ino uint64)

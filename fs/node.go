@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"path"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -21,6 +22,10 @@ type node struct {
 	// cache tracks the version of the file the kernel's caches hold, for
 	// close-to-open (see cache.go).
 	cache kernelCache
+	// lockUsed is set once this client has asked for a lock on the file,
+	// until its last close: writes to it then go through to the store
+	// (see Write).
+	lockUsed atomic.Bool
 }
 
 var (
@@ -125,10 +130,11 @@ func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrI
 		m := a.Mode &^ (syscall.S_ISUID | syscall.S_ISGID)
 		r.Mode = &m
 	}
-	if r.Size != nil {
-		if err := n.root.data.Flush(ctx, n.ino); err != nil {
-			return n.root.errno("truncate", err)
-		}
+	// Writes held by this client land first: a truncate must cut them,
+	// and times set now (futimens before close, as tar and cp -p do) must
+	// not be overwritten by their later commit.
+	if err := n.root.data.Flush(ctx, n.ino); err != nil {
+		return n.root.errno("setattr", err)
 	}
 	a, err := n.root.m.SetAttr(ctx, n.ino, r)
 	if r.Size != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -153,7 +154,15 @@ type FS struct {
 
 	// lim is the store's bound on one transaction; page sizes follow it.
 	lim fdbstore.TxnLimits
+
+	// Transactions run by this client, for /metrics: the cost of each
+	// operation in store round trips is what speed work counts.
+	txReads, txWrites atomic.Int64
 }
+
+// TxCounts returns how many read-only and read-write transactions this
+// client has run (each once, whatever its retries).
+func (f *FS) TxCounts() (reads, writes int64) { return f.txReads.Load(), f.txWrites.Load() }
 
 // Open loads filesystem name from the store.
 func Open(ctx context.Context, s fdbstore.Store, name string) (*FS, error) {

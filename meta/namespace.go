@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"syscall"
@@ -26,6 +27,7 @@ type DirEntry struct {
 	Ino    uint64
 	Mode   uint32 // file type bits only
 	Cookie uint64 // position: a listing resumes after it
+	Attr   *Attr  // the entry's inode, read in the same snapshot (ReadDirPlus only)
 }
 
 // dent is a directory entry's stored value.
@@ -335,6 +337,17 @@ func (f *FS) Rmdir(ctx context.Context, dir uint64, name string) error {
 // in cookie order. Cookies only grow, so a listing resumed from any cookie
 // never repeats an entry and never skips one that existed throughout.
 func (f *FS) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
+	return f.readDir(ctx, dir, after, limit, false)
+}
+
+// ReadDirPlus is ReadDir with each entry's inode read in the same
+// transaction: a listing answers READDIRPLUS from one snapshot instead of
+// the kernel's lookup of every name, each a transaction of its own.
+func (f *FS) ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
+	return f.readDir(ctx, dir, after, limit, true)
+}
+
+func (f *FS) readDir(ctx context.Context, dir uint64, after uint64, limit int, plus bool) ([]DirEntry, error) {
 	var out []DirEntry
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		out = out[:0]
@@ -359,6 +372,18 @@ func (f *FS) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) (
 			ino, _ := vel[1].(int64)
 			mode, _ := vel[2].(int64)
 			out = append(out, DirEntry{Name: name, Ino: uint64(ino), Mode: uint32(mode), Cookie: uint64(c)})
+		}
+		if plus {
+			for i := range out {
+				a, err := f.getAttr(tx, out[i].Ino)
+				if errors.Is(err, syscall.ENOENT) {
+					continue // fsck's to report; the name's lookup fails as before
+				}
+				if err != nil {
+					return fmt.Errorf("directory %d, entry %q: %w", dir, out[i].Name, err)
+				}
+				out[i].Attr = a
+			}
 		}
 		return nil
 	})

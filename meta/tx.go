@@ -13,6 +13,7 @@ func (f *FS) transact(ctx context.Context, fn func(tx fdbstore.Tx) error) error 
 	if f.sess.fenced.Load() {
 		return ErrFenced
 	}
+	f.txWrites.Add(1)
 	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
 		if err := f.Fence(tx); err != nil {
 			return err
@@ -28,6 +29,7 @@ func (f *FS) readTransact(ctx context.Context, fn func(tx fdbstore.ReadTx) error
 	if f.sess.fenced.Load() {
 		return ErrFenced
 	}
+	f.txReads.Add(1)
 	return f.store.ReadTransact(ctx, fn)
 }
 

@@ -11,6 +11,9 @@ import (
 type InlineBodies interface {
 	Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, error)
 	Write(ctx context.Context, ino uint64, off int64, data []byte) (*meta.Attr, error)
+	// Fenced reports that this client may commit nothing more: held
+	// writes are refused at once, as a write to the store would be.
+	Fenced() bool
 }
 
 // ChunkMaps hands out slice ids and commits, replaces and plans reads of

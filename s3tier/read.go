@@ -45,6 +45,11 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 // passes the kernel's request buffer, so a read of cached data allocates
 // nothing. It returns how many bytes of dst it filled.
 func (t *Tier) ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) (int, error) {
+	if t.smallOf(ino) != nil {
+		if err := t.flushSmall(ctx, ino, false); err != nil {
+			return 0, err
+		}
+	}
 	if t.obj == nil {
 		b, err := t.m.Read(ctx, ino, off, len(dst))
 		return copy(dst, b), err

@@ -50,6 +50,7 @@ type Tier struct {
 	budget    *byteBudget
 	mu        sync.Mutex
 	writers   map[uint64]*writer
+	small     map[uint64]*smallBuf // see small.go; guarded by mu
 	readers   map[uint64]*readState
 	sliced    sync.Map // inodes known to be sliced: skip the inline attempt
 	loadMu    sync.Mutex
@@ -93,7 +94,7 @@ func New(m Metadata, obj routing.ObjectStore, opts Options) (*Tier, error) {
 	}
 	t := &Tier{m: m, obj: obj, layout: layout, opts: opts, log: opts.Logger,
 		crc:     crc32.MakeTable(crc32.Castagnoli),
-		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{},
+		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{}, small: map[uint64]*smallBuf{},
 		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{},
 		compacts: map[[2]int64]bool{}, layouts: map[uint64]*fileLayout{}, stop: make(chan struct{})}
 	t.cache = newPageCache(opts.CacheBytes, pageSize, t.bufs.put)
@@ -107,12 +108,14 @@ func New(m Metadata, obj routing.ObjectStore, opts Options) (*Tier, error) {
 		}
 		t.disk = d
 	}
+	// A block may wait whole in a buffer while another uploads, so the
+	// budget must hold at least two.
+	budget := opts.BufferBytes
 	if layout != nil {
-		// A block may wait whole in a buffer while another uploads, so the
-		// budget must hold at least two per upload slot.
-		t.budget = newByteBudget(max(opts.BufferBytes, 2*layout.BlockSize))
-		go t.ager()
+		budget = max(budget, 2*layout.BlockSize)
 	}
+	t.budget = newByteBudget(budget)
+	go t.ager()
 	return t, nil
 }
 
@@ -156,24 +159,50 @@ func (t *Tier) writerOf(ino uint64, create bool) *writer {
 // client but not yet committed, or -1: the size the kernel must be told
 // until the data lands.
 func (t *Tier) PendingEnd(ino uint64) int64 {
+	end := t.smallEnd(ino)
 	if w := t.writerOf(ino, false); w != nil {
-		return w.end.Load()
+		end = max(end, w.end.Load())
 	}
-	return -1
+	return end
 }
 
 // streamWrite is the size from which a write to an empty buffer is taken
 // for the start of a sequential stream (FUSE sends up to 1 MiB at once).
 const streamWrite = 128 << 10
 
-// Write stores data at off in ino. Small files go to the store at once;
-// data of large ones is buffered and sent in the background, and reaches
-// other clients at the next flush.
+// Write stores data at off in ino. Small writes to small files are held
+// and committed together (small.go); data of large ones is buffered and
+// sent in the background. Both reach other clients at the next flush.
 func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) error {
+	if t.mayBeInline(ino) {
+		if done, err := t.writeSmall(ctx, ino, off, data); done {
+			return err
+		}
+	}
 	if t.obj == nil {
 		_, err := t.m.Write(ctx, ino, off, data)
 		return err
 	}
+	return t.writeSliced(ctx, ino, off, data)
+}
+
+// mayBeInline reports whether ino's next write may keep its body in the
+// store: always without an object store; else unless the file is known to
+// be sliced or has slices on their way.
+func (t *Tier) mayBeInline(ino uint64) bool {
+	if t.obj == nil {
+		return true
+	}
+	if _, known := t.sliced.Load(ino); known {
+		return false
+	}
+	w := t.writerOf(ino, false)
+	return w == nil || w.idle()
+}
+
+// writeSliced stores data at off in ino, in slices unless the file is
+// small enough to stay inline (checked by the store's transaction).
+func (t *Tier) writeSliced(ctx context.Context, ino uint64, off int64, data []byte) error {
 	w := t.writerOf(ino, false)
 	if _, known := t.sliced.Load(ino); !known && (w == nil || w.idle()) {
 		_, err := t.m.Write(ctx, ino, off, data)
@@ -365,9 +394,10 @@ func (t *Tier) Flush(ctx context.Context, ino uint64) error { return t.flush(ctx
 // flush is Flush; with report unset (a read by this client) it returns a
 // pending failure without clearing it, so fsync and close still see it.
 func (t *Tier) flush(ctx context.Context, ino uint64, report bool) error {
+	serr := t.flushSmall(ctx, ino, report)
 	w := t.writerOf(ino, false)
 	if w == nil {
-		return nil
+		return serr
 	}
 	w.mu.Lock()
 	t.sendLocked(ctx, w)
@@ -381,6 +411,9 @@ func (t *Tier) flush(ctx context.Context, ino uint64, report bool) error {
 	w.end.Store(-1)
 	keep := w.peekErr() != nil
 	w.mu.Unlock()
+	if serr != nil {
+		err = errors.Join(serr, err)
+	}
 	if !keep {
 		t.mu.Lock()
 		if t.writers[ino] == w && w.tryIdle() {
@@ -411,6 +444,7 @@ func (t *Tier) ager() {
 			return
 		case <-tick.C:
 		}
+		t.ageSmall()
 		t.mu.Lock()
 		ws := make([]*writer, 0, len(t.writers))
 		for _, w := range t.writers {

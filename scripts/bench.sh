@@ -3,10 +3,12 @@
 # page cache). It runs the filesystem workloads of test/fsbench on
 #   ceiling  a go-fuse loopback of a tmpfs directory, kernel passthrough off
 #            (test/loopback): the FUSE ceiling of this machine
-#   hafs     a fresh HAFS filesystem in a scratch SQLite store
+#   hafs     a fresh HAFS filesystem as hafs-mkfs makes it by default: a
+#            scratch SQLite store, large bodies in a directory beside it
 #   hafs-s3  the same with large bodies in a local MinIO (when one is built)
 #   hafs-etcd  HAFS on a 3-member etcd cluster on loopback (when etcd is installed)
-# and prints each figure with its ratio to the ceiling, then runs the store
+# and prints each figure with its ratio to the ceiling, then runs the
+# real workloads (untar, grep, git, rm -rf: scripts/workload.sh), the store
 # micro-benchmarks, the object store alone (what hafs-s3 can reach at most
 # on this machine) and multi-site replication.
 #
@@ -19,7 +21,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "bench: must run as root (mounts a tmpfs, drops the page cache)" >&2
 	exit 1
 fi
-scripts/setup.sh
+scripts/setup.sh --test # MinIO, etcd and git for the targets below
 only_ceiling=${HAFS_BENCH_ONLY_CEILING:-0}
 
 pkgs=(./test/loopback ./test/fsbench)
@@ -145,6 +147,20 @@ bin/fsbench ${FSBENCH_ARGS:---seq-mib 1024} "${targets[@]}" &
 bench=$!
 wait "$bench"
 bench=
+
+# Real workloads: a source tree of about 1,200 files (Go's runtime package,
+# 17 MB) untarred, searched, committed to git and removed, on the local disk
+# and on each HAFS target.
+if [[ $only_ceiling != 1 ]]; then
+	echo
+	echo "real workloads (scripts/workload.sh; ratio = local seconds / target seconds):"
+	tar -C "$(go env GOROOT)/src" -cf "$tmp/tree.tar" runtime
+	wl_targets=("local=$tmp/local")
+	for t in "${targets[@]}"; do
+		[[ ${t%%=*} == ceiling ]] || wl_targets+=("$t")
+	done
+	scripts/workload.sh "$tmp/tree.tar" "${wl_targets[@]}"
+fi
 
 echo
 echo "store micro-benchmarks (fdbstore/sqlitestore):"

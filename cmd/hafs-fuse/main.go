@@ -217,7 +217,7 @@ func run(c *cli.Context) error {
 	}
 	defer data.Close()
 	go data.RunDeleter(sessCtx)
-	collectors := []prometheus.Collector{data}
+	collectors := []prometheus.Collector{data, cliutil.TxCollector{C: m}}
 	if router != nil {
 		go router.Run(sessCtx)
 		collectors = append(collectors, router)

@@ -62,3 +62,25 @@ func ServeMetrics(addr string, health Health, ready func() bool, log *slog.Logge
 	}()
 	return l.Addr().String(), func() { _ = srv.Close() }, nil
 }
+
+// TxCounter is what TxCollector reads: a client's transaction counts
+// (meta.FS).
+type TxCounter interface {
+	TxCounts() (reads, writes int64)
+}
+
+var descTx = prometheus.NewDesc("hafs_store_transactions_total",
+	"Metadata store transactions run by this client, by kind (read-only or read-write).", []string{"kind"}, nil)
+
+// TxCollector exports a client's store transaction counts.
+type TxCollector struct{ C TxCounter }
+
+// Describe implements prometheus.Collector.
+func (t TxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descTx }
+
+// Collect implements prometheus.Collector.
+func (t TxCollector) Collect(ch chan<- prometheus.Metric) {
+	r, w := t.C.TxCounts()
+	ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(r), "read")
+	ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(w), "write")
+}
