@@ -1,8 +1,8 @@
 package meta
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 
