@@ -29,6 +29,7 @@ type davFS struct {
 	data    Bodies
 	rootIno uint64
 	opens   *openTable
+	bufs    *bufPool
 }
 
 // resolved is a name looked up from the root: its directory and last

@@ -48,6 +48,11 @@ type file struct {
 	// listing state of a collection
 	after uint64
 	done  bool
+
+	// rbuf holds bytes read ahead of pos: rbuf[roff:] are the file's bytes
+	// from pos on. Taken from the pool, given back at Close.
+	rbuf []byte
+	roff int
 }
 
 var (
@@ -69,6 +74,15 @@ func (f *file) Read(p []byte) (int, error) {
 	if rest := f.size - f.pos; int64(len(p)) > rest {
 		p = p[:rest]
 	}
+	if f.roff < len(f.rbuf) {
+		n := copy(p, f.rbuf[f.roff:])
+		f.roff += n
+		f.pos += int64(n)
+		return n, nil
+	}
+	if len(p) < ioSize && f.readAhead() {
+		return f.Read(p)
+	}
 	n, err := f.fs.data.ReadInto(f.readCtx(), f.ino, f.pos, p)
 	f.pos += int64(n)
 	if err != nil {
@@ -78,6 +92,26 @@ func (f *file) Read(p []byte) (int, error) {
 		return 0, io.EOF // shrunk by another client since open
 	}
 	return n, nil
+}
+
+// readAhead fills the read buffer from pos, and reports whether it holds
+// bytes now.
+func (f *file) readAhead() bool {
+	if cap(f.rbuf) == 0 {
+		b := f.fs.bufs.get()
+		if b == nil {
+			return false
+		}
+		f.rbuf = b[:0]
+	}
+	want := min(int64(cap(f.rbuf)), f.size-f.pos)
+	n, err := f.fs.data.ReadInto(f.readCtx(), f.ino, f.pos, f.rbuf[:want])
+	if err != nil || n == 0 {
+		f.rbuf, f.roff = f.rbuf[:0], 0
+		return false // the direct read reports it
+	}
+	f.rbuf, f.roff = f.rbuf[:n], 0
+	return true
 }
 
 // Seek moves the file offset.
@@ -93,6 +127,9 @@ func (f *file) Seek(off int64, whence int) (int64, error) {
 	}
 	if off < 0 {
 		return 0, pathErr("seek", f.name, syscall.EINVAL)
+	}
+	if off != f.pos {
+		f.rbuf, f.roff = f.rbuf[:0], 0
 	}
 	f.pos = off
 	return off, nil
@@ -114,6 +151,39 @@ func (f *file) Write(p []byte) (int, error) {
 	f.pos += int64(len(p))
 	f.size = max(f.size, f.pos)
 	return len(p), nil
+}
+
+// ReadFrom writes what r yields at the file offset in pieces of ioSize
+// (io.Copy of a PUT body would otherwise hand Write 32 KiB at a time).
+func (f *file) ReadFrom(r io.Reader) (int64, error) {
+	buf := f.fs.bufs.get()
+	if buf == nil {
+		buf = make([]byte, 32<<10) // pool exhausted: net/http's own size
+	} else {
+		defer f.fs.bufs.put(buf)
+	}
+	var total int64
+	for {
+		n := 0
+		var rerr error
+		for n < len(buf) && rerr == nil {
+			var m int
+			m, rerr = r.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return total, err
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // Stat reports the file's attributes. A written file is flushed first, so
@@ -179,6 +249,10 @@ func (f *file) Close() error {
 		return nil
 	}
 	f.closed = true
+	if cap(f.rbuf) > 0 {
+		f.fs.bufs.put(f.rbuf[:cap(f.rbuf)])
+		f.rbuf = nil
+	}
 	// The request may be cut off: cleaning up must still happen.
 	ctx := context.WithoutCancel(f.ctx)
 	var err error

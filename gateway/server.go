@@ -72,7 +72,7 @@ func New(ctx context.Context, m Metadata, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := &davFS{m: m, data: opts.Data, rootIno: root, opens: newOpenTable(m, m)}
+	fs := &davFS{m: m, data: opts.Data, rootIno: root, opens: newOpenTable(m, m), bufs: newBufPool()}
 	return &Gateway{m: m, fs: fs, locks: newLockState(fs, opts.Locks, m.SessionID(), opts.Logger),
 		opts: opts, log: opts.Logger, metrics: newMetrics()}, nil
 }
