@@ -252,18 +252,36 @@ func (d *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 	return d.openExisting(ctx, r, flag&(os.O_WRONLY|os.O_RDWR) != 0)
 }
 
-// openExisting opens an existing regular file, registered as open here.
+// openExisting opens an existing regular file. A writer is registered as
+// an opener at once; a reader only at its first read (register), since
+// the webdav handler opens files just to find their properties.
 func (d *davFS) openExisting(ctx context.Context, r resolved, write bool) (webdavFile, error) {
-	a, err := d.opens.acquire(ctx, r.a.Ino)
+	f := &file{fs: d, ctx: ctx, name: r.path, a: r.a, ino: r.a.Ino, size: int64(r.a.Size), writable: write}
+	if write {
+		if err := f.register(); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// register records the file as open here, so an unlink elsewhere keeps
+// it until Close, and takes its current attributes.
+func (f *file) register() error {
+	if f.registered {
+		return nil
+	}
+	a, err := f.fs.opens.acquire(f.ctx, f.ino)
 	if errors.Is(err, syscall.ESTALE) {
 		err = syscall.ENOENT // removed since the lookup
 	}
 	if err != nil {
-		return nil, pathErr("open", r.path, err)
+		return pathErr("open", f.name, err)
 	}
+	f.registered, f.a, f.size = true, a, int64(a.Size)
 	// Close-to-open: what another client closed before this open shows.
-	d.data.Invalidate(a.Ino)
-	return &file{fs: d, ctx: ctx, name: r.path, a: a, ino: a.Ino, size: int64(a.Size), writable: write, registered: true}, nil
+	f.fs.data.Invalidate(a.Ino)
+	return nil
 }
 
 // createTemp creates the hidden file a truncating open writes into.

@@ -68,6 +68,9 @@ func (f *file) Read(p []byte) (int, error) {
 	if f.a.IsDir() {
 		return 0, pathErr("read", f.name, syscall.EISDIR)
 	}
+	if err := f.register(); err != nil {
+		return 0, err
+	}
 	if f.pos >= f.size {
 		return 0, io.EOF
 	}
@@ -128,7 +131,11 @@ func (f *file) Seek(off int64, whence int) (int64, error) {
 	if off < 0 {
 		return 0, pathErr("seek", f.name, syscall.EINVAL)
 	}
-	if off != f.pos {
+	// Keep the read-ahead buffer when the new offset lies in it (a GET
+	// sniffs the first bytes for the content type, then seeks back).
+	if start := f.pos - int64(f.roff); off >= start && off < start+int64(len(f.rbuf)) {
+		f.roff = int(off - start)
+	} else {
 		f.rbuf, f.roff = f.rbuf[:0], 0
 	}
 	f.pos = off

@@ -344,3 +344,30 @@ func TestFencedGatewayRefuses(t *testing.T) {
 		t.Fatalf("after an evicted gateway's PUTs the root holds %v (%v)", ents, err)
 	}
 }
+
+func TestConditionalWrites(t *testing.T) {
+	r := newRig(t, nil)
+	r.want(t, http.StatusCreated, "PUT", "/f", "one", "If-None-Match", "*")
+	r.want(t, http.StatusPreconditionFailed, "PUT", "/f", "two", "If-None-Match", "*")
+	resp, err := http.Head(r.url + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := resp.Header.Get("ETag")
+	r.want(t, http.StatusPreconditionFailed, "PUT", "/f", "two", "If-Match", `"stale"`)
+	r.want(t, http.StatusCreated, "PUT", "/f", "two", "If-Match", etag)
+	r.want(t, http.StatusPreconditionFailed, "DELETE", "/f", "", "If-Match", etag) // replaced since
+	if b := r.want(t, http.StatusOK, "GET", "/f", ""); b != "two" {
+		t.Fatalf("GET = %q", b)
+	}
+	r.want(t, http.StatusPreconditionFailed, "PUT", "/g", "x", "If-Match", "*")
+}
+
+func TestPropfindDepth(t *testing.T) {
+	r := newRig(t, nil)
+	r.want(t, http.StatusMultiStatus, "PROPFIND", "/", "", "Depth", "1")
+	if b := r.want(t, http.StatusForbidden, "PROPFIND", "/", "", "Depth", "infinity"); !strings.Contains(b, "propfind-finite-depth") {
+		t.Errorf("PROPFIND Depth: infinity: %q", b)
+	}
+	r.want(t, http.StatusForbidden, "PROPFIND", "/", "")
+}

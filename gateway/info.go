@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"mime"
+	"path"
 	"strings"
 	"time"
 
@@ -18,7 +20,10 @@ type info struct {
 	name string
 }
 
-var _ webdav.ETager = info{}
+var (
+	_ webdav.ETager       = info{}
+	_ webdav.ContentTyper = info{}
+)
 
 func newInfo(a *meta.Attr, name string) info { return info{a: a, name: name} }
 
@@ -39,6 +44,19 @@ func (i info) Sys() any           { return i.a }
 // inode), its modification time and size.
 func (i info) ETag(context.Context) (string, error) {
 	return fmt.Sprintf(`"%x-%x-%x"`, i.a.Ino, i.a.Mtime, i.a.Size), nil
+}
+
+// ContentType is the type by the name's extension, or
+// application/octet-stream: PROPFIND must not open and read every file to
+// sniff it (a GET still sniffs, through http.ServeContent).
+func (i info) ContentType(context.Context) (string, error) {
+	if i.a.IsDir() {
+		return "", webdav.ErrNotImplemented
+	}
+	if t := mime.TypeByExtension(path.Ext(i.name)); t != "" {
+		return t, nil
+	}
+	return "application/octet-stream", nil
 }
 
 // hiddenName reports names the gateway never shows: unfinished PUTs.

@@ -127,6 +127,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status, msg := g.check(r); status != 0 {
+		if strings.HasPrefix(msg, "<?xml") {
+			rec.Header().Set("Content-Type", "application/xml; charset=utf-8")
+			rec.WriteHeader(status)
+			_, _ = io.WriteString(rec, msg)
+			return
+		}
 		http.Error(rec, msg, status)
 		return
 	}
@@ -140,6 +146,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && g.serveListing(rec, r) {
+		return
+	}
+	if status := g.checkPreconditions(r); status != 0 {
+		http.Error(rec, "412 precondition failed", status)
 		return
 	}
 	if r.Method == "LOCK" {
@@ -169,7 +179,7 @@ func (g *Gateway) check(r *http.Request) (int, string) {
 	if g.opts.ReadOnly && !readMethods[r.Method] {
 		return http.StatusForbidden, "403 this gateway is read-only"
 	}
-	return 0, ""
+	return checkDepth(r)
 }
 
 // checkPath refuses what a clean path never holds (".." or "." segments,
