@@ -2,8 +2,17 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"image/png"
+	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -106,6 +115,9 @@ func TestGatewayEvicted(t *testing.T) {
 	if st, _, _ := g.do(t, "PUT", "/before", strings.NewReader("ok")); st != http.StatusCreated {
 		t.Fatalf("PUT: %d", st)
 	}
+	if st := httpStatus(t, "http://"+g.Metrics+"/healthz"); st != http.StatusOK {
+		t.Fatalf("gateway /healthz before eviction: %d", st)
+	}
 	r := runBinary(t, listClientsBinary, fs.storeArgs()...)
 	if !strings.Contains(r.stdout, g.Session) || !strings.Contains(r.stdout, "serve http://") {
 		t.Fatalf("%s does not list the gateway %s:\n%s", listClientsBinary, g.Session, r.stdout)
@@ -126,6 +138,74 @@ func TestGatewayEvicted(t *testing.T) {
 	if strings.Join(names, ",") != "before" {
 		t.Fatalf("the mount sees %v, want only the PUT from before the eviction", names)
 	}
+	if st := httpStatus(t, "http://"+g.Metrics+"/healthz"); st != http.StatusServiceUnavailable {
+		t.Errorf("gateway /healthz after eviction: %d, want 503", st)
+	}
+	resp, err := http.Get("http://" + g.Metrics + "/metrics")
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `hafs_gateway_requests_total{code="201",method="PUT"} 1`) {
+		t.Errorf("gateway metrics lack the PUT:\n%s", body)
+	}
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	must(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestGatewayTLS serves HTTPS with bearer tokens, on a loopback address and
+// on every address (which requires both).
+func TestGatewayTLS(t *testing.T) {
+	fs := NewFS(t, FSOptions{})
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	selfSigned(t, cert, key)
+	tokens := filepath.Join(dir, "tokens")
+	must(t, os.WriteFile(tokens, []byte("# gateway tokens\nsecret-token-1\n"), 0o600))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, listen := range []string{"127.0.0.1:0", "0.0.0.0:0"} {
+		g := fs.Serve(t, "--listen", listen, "--tls-cert", cert, "--tls-key", key, "--token-file", tokens)
+		url := strings.Replace(g.URL, "0.0.0.0", "127.0.0.1", 1)
+		if !strings.HasPrefix(url, "https://") {
+			t.Fatalf("serving %s with TLS at %s", listen, url)
+		}
+		for _, c := range []struct {
+			token string
+			want  int
+		}{{"secret-token-1", http.StatusCreated}, {"wrong", http.StatusUnauthorized}, {"", http.StatusUnauthorized}} {
+			req, _ := http.NewRequest("PUT", url+"/f", strings.NewReader("x"))
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := client.Do(req)
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s: PUT with token %q: %d, want %d", listen, c.token, resp.StatusCode, c.want)
+			}
+		}
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hafs-e2e"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(t, err)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	must(t, err)
+	must(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600))
 }
 
 // TestGatewayBadInput: paths with "..", overlong names, a PUT cut off

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,22 +21,26 @@ import (
 
 // Gateway is one running `hafs serve` process: a client of its FS.
 type Gateway struct {
-	URL     string // http://127.0.0.1:PORT
+	URL     string // http://127.0.0.1:PORT (https with TLS)
 	Session string // its client session id
+	Metrics string // its metrics address
 	cmd     *exec.Cmd
 	output  *lockedBuffer
 	exited  chan struct{}
 	err     error
 }
 
-var serveLine = regexp.MustCompile(`msg=serving url=(\S+) .* session=(\S+)`)
+var serveLine = regexp.MustCompile(`msg=serving url=(\S+) .* session=(\S+) metrics=(\S*)`)
 
 // Serve starts `hafs serve --listen 127.0.0.1:0 extraArgs...` on fs and
 // waits until it logs its address. Cleanup sends SIGTERM and requires a
 // clean exit.
 func (fs *FS) Serve(t testing.TB, extraArgs ...string) *Gateway {
 	t.Helper()
-	args := append(append([]string{"serve"}, fs.storeArgs()...), "--listen", "127.0.0.1:0")
+	args := append([]string{"serve"}, fs.storeArgs()...)
+	if !slices.Contains(extraArgs, "--listen") {
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
 	g := &Gateway{output: &lockedBuffer{}, exited: make(chan struct{})}
 	g.cmd = exec.Command(Binary(t, "hafs"), append(args, extraArgs...)...)
 	g.cmd.Env = append(os.Environ(), fs.Env...)
@@ -58,7 +63,7 @@ func (fs *FS) Serve(t testing.TB, extraArgs ...string) *Gateway {
 		if m == nil {
 			return errors.New("hafs serve has not logged its address")
 		}
-		g.URL, g.Session = strings.TrimSuffix(m[1], "/"), m[2]
+		g.URL, g.Session, g.Metrics = strings.TrimSuffix(m[1], "/"), m[2], m[3]
 		return nil
 	})
 	return g
