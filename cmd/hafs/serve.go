@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/gateway"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/s3tier"
@@ -106,79 +107,38 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if p := c.String("cpuprofile"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(c.String("cpuprofile"))
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	l, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	defer l.Close()
-	m, store, err := cliutil.OpenFS(c)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	scheme := "http"
+	url := "http://" + l.Addr().String() + "/"
 	if tlsConf != nil {
-		scheme = "https"
+		url = "https://" + l.Addr().String() + "/"
 	}
-	url := scheme + "://" + l.Addr().String() + "/"
-	host, _ := os.Hostname()
-	if err := m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: "serve " + url,
-		Version: cliutil.Version}, log); err != nil {
+	cl, err := openClient(c, "serve "+url, log)
+	if err != nil {
 		return err
 	}
-	sessCtx, stopSession := context.WithCancel(context.Background())
-	defer stopSession()
-	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
-	endSession := func() {
-		stopSession()
-		if err := m.EndSession(context.Background()); err != nil {
-			log.Warn("end session", "err", err)
-		}
-	}
-	data, router, err := cliutil.DataPath(c.Context, m, s3tier.Options{
-		CacheBytes: int64(c.Int("mem-cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20}, log)
+	defer cl.close()
+	gw, err := gateway.New(c.Context, cl.m, gateway.Options{Root: c.String("root"), ReadOnly: c.Bool("read-only"),
+		Auth: auth, MaxBody: c.Int64("max-body"), Logger: log, Locks: cliutil.Locks(cl.m), Data: cl.data})
 	if err != nil {
-		endSession()
 		return err
 	}
-	defer data.Close()
-	go data.RunDeleter(sessCtx)
-	gw, err := gateway.New(c.Context, m, gateway.Options{Root: c.String("root"), ReadOnly: c.Bool("read-only"),
-		Auth: auth, MaxBody: c.Int64("max-body"), Logger: log, Locks: cliutil.Locks(m), Data: data})
+	go gw.Run(cl.ctx)
+	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), cl.health, func() bool { return true },
+		log, append(cl.collectors, gw.Metrics())...)
 	if err != nil {
-		endSession()
-		return err
-	}
-	go gw.Run(sessCtx)
-	collectors := []prometheus.Collector{data, gw.Metrics()}
-	if router != nil {
-		go router.Run(sessCtx)
-		collectors = append(collectors, router)
-	}
-	health := func(ctx context.Context) error {
-		if m.Fenced() {
-			return errors.New("this client was evicted or its session expired; restart hafs serve")
-		}
-		return data.Health(ctx)
-	}
-	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, func() bool { return true }, log, collectors...)
-	if err != nil {
-		endSession()
 		return err
 	}
 	defer stopMetrics()
@@ -193,7 +153,7 @@ func runServe(c *cli.Context) error {
 		}
 	}()
 	log.Info("serving", "url", url, "addr", l.Addr().String(), "fs", c.String("name"), "root", c.String("root"),
-		"read-only", c.Bool("read-only"), "session", m.SessionID(), "metrics", metricsAddr)
+		"read-only", c.Bool("read-only"), "session", cl.m.SessionID(), "metrics", metricsAddr)
 	select {
 	case <-sig:
 	case err = <-serveErr:
@@ -202,10 +162,91 @@ func runServe(c *cli.Context) error {
 	defer cancel()
 	_ = srv.Shutdown(ctx)
 	gw.Close(ctx)
-	endSession()
-	log.Info("stopped", "session", m.SessionID())
+	log.Info("stopped", "session", cl.m.SessionID())
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// client is the gateway's client of the filesystem, as a mount has one:
+// the store, a session with its heartbeats, the data path and its
+// background work.
+type client struct {
+	m          *meta.FS
+	store      fdbstore.Store
+	data       *s3tier.Tier
+	ctx        context.Context // ends with the session
+	stop       context.CancelFunc
+	collectors []prometheus.Collector
+	log        *slog.Logger
+}
+
+// openClient opens the filesystem and starts a session named where.
+func openClient(c *cli.Context, where string, log *slog.Logger) (*client, error) {
+	m, store, err := cliutil.OpenFS(c)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	if err := m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: where,
+		Version: cliutil.Version}, log); err != nil {
+		store.Close()
+		return nil, err
+	}
+	cl := &client{m: m, store: store, log: log}
+	cl.ctx, cl.stop = context.WithCancel(context.Background())
+	go m.KeepAlive(cl.ctx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
+	data, router, err := cliutil.DataPath(c.Context, m, s3tier.Options{
+		CacheBytes: int64(c.Int("mem-cache-size")) << 20, BufferBytes: int64(c.Int("buffer-size")) << 20}, log)
+	if err != nil {
+		cl.close()
+		return nil, err
+	}
+	cl.data = data
+	cl.collectors = []prometheus.Collector{data}
+	go data.RunDeleter(cl.ctx)
+	if router != nil {
+		go router.Run(cl.ctx)
+		cl.collectors = append(cl.collectors, router)
+	}
+	return cl, nil
+}
+
+// health is the gateway's health endpoint: unhealthy once fenced, or while
+// the data path's primary sites do not answer.
+func (cl *client) health(ctx context.Context) error {
+	if cl.m.Fenced() {
+		return errors.New("this client was evicted or its session expired; restart hafs serve")
+	}
+	return cl.data.Health(ctx)
+}
+
+// close ends the session (releasing what it holds) and closes the rest.
+func (cl *client) close() {
+	cl.stop()
+	if cl.data != nil {
+		cl.data.Close()
+	}
+	if err := cl.m.EndSession(context.Background()); err != nil {
+		cl.log.Warn("end session", "err", err)
+	}
+	cl.store.Close()
+}
+
+// startProfile writes a CPU profile to path until the returned stop is
+// called; with no path it does nothing.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
