@@ -28,8 +28,11 @@ type davFS struct {
 	m       Metadata
 	data    Bodies
 	rootIno uint64
-	opens   *openTable
-	bufs    *bufPool
+	// rootPath is the served root from the filesystem's root ("/pub"):
+	// routing policy rules match paths from there.
+	rootPath string
+	opens    *openTable
+	bufs     *bufPool
 }
 
 // resolved is a name looked up from the root: its directory and last

@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
 	"syscall"
 
 	"golang.org/x/net/webdav"
@@ -60,7 +62,11 @@ var (
 	_ webdav.DeadPropsHolder = (*file)(nil)
 )
 
-func (f *file) readCtx() context.Context { return routing.WithPath(f.ctx, f.name) }
+// readCtx tags reads with the file's path from the filesystem's root, as
+// a mount does, for the routing policy.
+func (f *file) readCtx() context.Context {
+	return routing.WithPath(f.ctx, strings.TrimPrefix(path.Join(f.fs.rootPath, f.name), "/"))
+}
 
 // Read reads at the file offset, up to the size the file had at open (or
 // what this handle wrote).

@@ -371,3 +371,30 @@ func TestPropfindDepth(t *testing.T) {
 	}
 	r.want(t, http.StatusForbidden, "PROPFIND", "/", "")
 }
+
+// TestDeleteDropsLocks: deleting a locked resource (with its token) ends
+// its lock and the flock behind it.
+func TestDeleteDropsLocks(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.want(t, http.StatusCreated, "PUT", "/f", "x")
+	a, err := r.m.Lookup(ctx, meta.RootIno, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
+	req, _ := http.NewRequest("LOCK", r.url+"/f", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	token := resp.Header.Get("Lock-Token")
+	r.want(t, http.StatusLocked, "DELETE", "/f", "")
+	r.want(t, http.StatusNoContent, "DELETE", "/f", "", "If", "("+token+")")
+	other := locks.Lock{Owner: locks.Owner{Session: "other", ID: 1}, Kind: locks.Write, End: math.MaxUint64, Flock: true}
+	if err := r.lm.TryLock(ctx, a.Ino, other); err != nil {
+		t.Fatalf("the deleted file's flock is still held: %v", err)
+	}
+	r.want(t, http.StatusCreated, "PUT", "/f", "y") // no lock left on the name
+}

@@ -150,6 +150,23 @@ func (s *lockState) drop(ctx context.Context, token string) error {
 	return nil
 }
 
+// dropUnder removes the locks rooted at name or below it (a deleted or
+// moved resource's), releasing their flocks.
+func (s *lockState) dropUnder(ctx context.Context, name string) {
+	s.mu.Lock()
+	var ls []*davLock
+	for tok, l := range s.byToken {
+		if l.root == name || name == "/" || strings.HasPrefix(l.root, name+"/") {
+			delete(s.byToken, tok)
+			if l.flocked {
+				ls = append(ls, l)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.releaseFlocks(ctx, ls)
+}
+
 // lockRequest is a LOCK request's wish.
 type lockRequest struct {
 	root      string

@@ -72,7 +72,8 @@ func New(ctx context.Context, m Metadata, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := &davFS{m: m, data: opts.Data, rootIno: root, opens: newOpenTable(m, m), bufs: newBufPool()}
+	fs := &davFS{m: m, data: opts.Data, rootIno: root, rootPath: cleanPath(opts.Root), opens: newOpenTable(m, m),
+		bufs: newBufPool()}
 	return &Gateway{m: m, fs: fs, locks: newLockState(fs, opts.Locks, m.SessionID(), opts.Logger),
 		opts: opts, log: opts.Logger, metrics: newMetrics()}, nil
 }
@@ -159,6 +160,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := &webdav.Handler{FileSystem: g.fs, LockSystem: g.locks.forRequest(r.Context()),
 		Logger: func(_ *http.Request, err error) { st.err = err }}
 	h.ServeHTTP(rec, r)
+	if (r.Method == http.MethodDelete || r.Method == "MOVE") && rec.status >= 200 && rec.status < 300 {
+		// The locks of a resource that is gone go with it (RFC 4918, 7.5
+		// and 9.9.1), freeing their flocks.
+		g.locks.dropUnder(context.WithoutCancel(r.Context()), cleanPath(r.URL.Path))
+	}
 }
 
 // check refuses bad paths and, read-only, every change. It returns the
