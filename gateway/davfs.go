@@ -291,7 +291,7 @@ func (f *file) register() error {
 func (d *davFS) createTemp(ctx context.Context, r resolved, perm os.FileMode) (webdavFile, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := tempPrefix + hex.EncodeToString(rnd[:])
+	tmp := tempNameFor(d.m.SessionID(), hex.EncodeToString(rnd[:]))
 	mode := uint32(perm.Perm()) & 0o644
 	if mode == 0 {
 		mode = 0o644

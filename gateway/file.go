@@ -223,6 +223,8 @@ func (f *file) Readdir(count int) ([]fs.FileInfo, error) {
 		return nil, pathErr("readdir", f.name, syscall.ENOTDIR)
 	}
 	var out []fs.FileInfo
+	var leftovers []string
+	defer func() { f.fs.sweepTemps(context.WithoutCancel(f.ctx), f.ino, leftovers) }()
 	for !f.done && (count <= 0 || len(out) < count) {
 		ents, err := f.fs.m.ReadDir(f.ctx, f.ino, max(f.after, 2), readdirPage)
 		if err != nil {
@@ -235,7 +237,11 @@ func (f *file) Readdir(count int) ([]fs.FileInfo, error) {
 				break
 			}
 			f.after = ents[i].Cookie
-			if e.Mode&syscall.S_IFMT == syscall.S_IFLNK || hiddenName(e.Name) {
+			if hiddenName(e.Name) {
+				leftovers = append(leftovers, e.Name)
+				continue
+			}
+			if e.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 				continue
 			}
 			a, err := f.fs.m.GetAttr(f.ctx, e.Ino)

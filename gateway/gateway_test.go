@@ -398,3 +398,24 @@ func TestDeleteDropsLocks(t *testing.T) {
 	}
 	r.want(t, http.StatusCreated, "PUT", "/f", "y") // no lock left on the name
 }
+
+// TestListingSweepsDeadPuts: a hidden PUT file of a gateway whose session
+// is gone (killed mid-PUT, then fenced) is removed by a listing; one of a
+// live session stays.
+func TestListingSweepsDeadPuts(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	dead := tempNameFor("0123456789abcdef", "x")
+	mine := tempNameFor(r.m.SessionID(), "y")
+	for _, n := range []string{dead, mine} {
+		if _, err := r.m.Create(ctx, meta.RootIno, n, meta.NewNode{Mode: syscall.S_IFREG | 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := r.want(t, http.StatusMultiStatus, "PROPFIND", "/", "", "Depth", "1"); strings.Contains(b, tempPrefix) {
+		t.Fatalf("PROPFIND shows hidden PUT files: %s", b)
+	}
+	if got := r.rootNames(t, true); len(got) != 1 || got[0] != mine {
+		t.Fatalf("hidden names after a listing: %v, want only %s", got, mine)
+	}
+}

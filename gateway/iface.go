@@ -41,6 +41,9 @@ type Metadata interface {
 	Xattrs
 	SessionID() string
 	Fenced() bool
+	// Sessions lists the registered clients: a listing removes the PUT
+	// leftovers of gateways that are gone (sweep.go).
+	Sessions(ctx context.Context) ([]meta.SessionStatus, error)
 }
 
 // Bodies moves file bodies (s3tier.Tier): writes are buffered per inode
