@@ -28,6 +28,7 @@ type Gateway struct {
 	output  *lockedBuffer
 	exited  chan struct{}
 	err     error
+	killed  bool
 }
 
 var serveLine = regexp.MustCompile(`msg=serving url=(\S+) .* session=(\S+) metrics=(\S*)`)
@@ -69,7 +70,18 @@ func (fs *FS) Serve(t testing.TB, extraArgs ...string) *Gateway {
 	return g
 }
 
+// Kill ends the gateway with SIGKILL, as a crash would.
+func (g *Gateway) Kill(t testing.TB) {
+	t.Helper()
+	must(t, g.cmd.Process.Signal(syscall.SIGKILL))
+	<-g.exited
+	g.killed = true
+}
+
 func (g *Gateway) stop(t testing.TB) {
+	if g.killed {
+		return
+	}
 	select {
 	case <-g.exited:
 		t.Errorf("hafs serve exited before the test ended (%v):\n%s", g.err, g.output)
