@@ -316,3 +316,41 @@ func TestGatewayBrowser(t *testing.T) {
 	browser("--screenshot="+shot, "--window-size=1024,600", g.URL+"/")
 	checkScreenshot(t, shot)
 }
+
+// TestGatewayDavfs2 mounts the gateway with davfs2 as the README shows:
+// a file written there shows on a FUSE mount of the filesystem, and one
+// written on the FUSE mount lists and reads there.
+func TestGatewayDavfs2(t *testing.T) {
+	needTool(t, "mount.davfs")
+	fs := NewFS(t, FSOptions{})
+	m := fs.Mount(t)
+	g := fs.Serve(t)
+	must(t, os.WriteFile(filepath.Join(m.Dir, "from-fuse.txt"), []byte("fuse"), 0o644))
+	dir := t.TempDir()
+	conf, mnt := filepath.Join(dir, "davfs2.conf"), filepath.Join(dir, "mnt")
+	must(t, os.WriteFile(conf, []byte("ask_auth 0\nuse_locks 1\nbuf_size 64\n"), 0o644))
+	must(t, os.Mkdir(mnt, 0o755))
+	if out, err := exec.Command("mount", "-t", "davfs", "-o", "conf="+conf, g.URL+"/", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount -t davfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		}
+	})
+	if b, err := os.ReadFile(filepath.Join(mnt, "from-fuse.txt")); err != nil || string(b) != "fuse" {
+		t.Fatalf("davfs2 reads from-fuse.txt as %q (%v)", b, err)
+	}
+	if names := rootNames(t, mnt); !slices.Contains(names, "from-fuse.txt") {
+		t.Errorf("davfs2 lists %v, without from-fuse.txt", names)
+	}
+	must(t, os.WriteFile(filepath.Join(mnt, "from-dav.txt"), []byte("dav"), 0o644))
+	// davfs2 uploads on close, from its cache, in the background.
+	eventually(t, 20*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(m.Dir, "from-dav.txt"))
+		if err != nil || string(b) != "dav" {
+			return fmt.Errorf("the FUSE mount reads from-dav.txt as %q (%v)", b, err)
+		}
+		return nil
+	})
+}
