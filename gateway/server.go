@@ -25,6 +25,9 @@ const (
 	maxXMLBody = 1 << 20
 	// MaxHeaderBytes bounds a request's header.
 	MaxHeaderBytes = 64 << 10
+	// bodyIdle is how long a PUT body may stall before the connection is
+	// cut (and the PUT discarded).
+	bodyIdle = 2 * time.Minute
 )
 
 // Options configure a gateway.
@@ -223,7 +226,9 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, st *reqState
 		http.Error(w, fmt.Sprintf("413 body larger than %d bytes", g.opts.MaxBody), http.StatusRequestEntityTooLarge)
 		return false
 	}
-	st.body = &bodyTracker{r: http.MaxBytesReader(w, r.Body, g.opts.MaxBody), want: r.ContentLength}
+	rc := http.NewResponseController(w)
+	st.body = &bodyTracker{r: http.MaxBytesReader(w, r.Body, g.opts.MaxBody), want: r.ContentLength,
+		idle: func() error { return rc.SetReadDeadline(time.Now().Add(bodyIdle)) }}
 	r.Body = readCloser{Reader: st.body, Closer: r.Body}
 	return true
 }

@@ -34,6 +34,10 @@ func stateOf(ctx context.Context) *reqState {
 type bodyTracker struct {
 	r    io.Reader
 	want int64 // Content-Length, or -1
+	// idle, when set, extends the connection's read deadline before each
+	// read: a client that stops sending mid-body is cut off, instead of
+	// holding its connection and its unfinished file for ever.
+	idle func() error
 
 	mu   sync.Mutex
 	n    int64
@@ -42,6 +46,9 @@ type bodyTracker struct {
 }
 
 func (b *bodyTracker) Read(p []byte) (int, error) {
+	if b.idle != nil {
+		_ = b.idle() // not every connection supports deadlines (HTTP/2 does)
+	}
 	n, err := b.r.Read(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
