@@ -10,9 +10,11 @@
 # and prints each figure with its ratio to the ceiling, then runs the
 # real workloads (untar, grep, git, rm -rf: scripts/workload.sh), the store
 # micro-benchmarks, the object store alone (what hafs-s3 can reach at most
-# on this machine) and multi-site replication.
+# on this machine) and multi-site replication, and the WebDAV gateway
+# (hafs serve, test/gwbench) against the mounts of the same filesystems.
 #
 # Environment: FSBENCH_ARGS extra fsbench flags (e.g. "--files 1000 --json");
+# GWBENCH_ARGS gwbench flags (default "--mib 1024 --small 2000");
 # HAFS_BENCH_ONLY_CEILING=1 measures the ceiling alone (no HAFS binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ scripts/setup.sh --test # MinIO, etcd and git for the targets below
 only_ceiling=${HAFS_BENCH_ONLY_CEILING:-0}
 
 pkgs=(./test/loopback ./test/fsbench)
-[[ $only_ceiling == 1 ]] || pkgs=(./cmd/... "${pkgs[@]}")
+[[ $only_ceiling == 1 ]] || pkgs=(./cmd/... ./test/gwbench "${pkgs[@]}")
 mkdir -p bin
 go build -o bin/ "${pkgs[@]}"
 
@@ -160,6 +162,37 @@ if [[ $only_ceiling != 1 ]]; then
 		[[ ${t%%=*} == ceiling ]] || wl_targets+=("$t")
 	done
 	scripts/workload.sh "$tmp/tree.tar" "${wl_targets[@]}"
+fi
+
+# serve_gateway STORE LOG: start `hafs serve` on the filesystem in STORE (a
+# second client of it, beside its mount); its URL goes to gw_url.
+serve_gateway() {
+	local i
+	bin/hafs serve --store "$1" --listen 127.0.0.1:0 --metrics "" >/dev/null 2>"$2" &
+	pids+=($!)
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'msg=serving' "$2" && break
+		kill -0 "${pids[-1]}" 2>/dev/null || { echo "bench: hafs serve exited:" >&2; cat "$2" >&2; return 1; }
+		sleep 0.1
+	done
+	gw_url=$(sed -n 's/.*msg=serving url=\([^ ]*\).*/\1/p' "$2" | head -1)
+	[[ -n $gw_url ]] || { echo "bench: hafs serve did not start:" >&2; cat "$2" >&2; return 1; }
+}
+
+if [[ $only_ceiling != 1 ]]; then
+	echo
+	echo "the WebDAV gateway (hafs serve) against a FUSE mount of the same filesystem:"
+	serve_gateway "$store" "$tmp/serve.log"
+	gw_targets=("hafs=$gw_url,$tmp/mnt2")
+	if [[ -n ${minio:-} ]]; then
+		serve_gateway "$s3store" "$tmp/serve-s3.log"
+		gw_targets+=("hafs-s3=$gw_url,$tmp/mnt3")
+	fi
+	# shellcheck disable=SC2086 # GWBENCH_ARGS is a list of flags
+	bin/gwbench ${GWBENCH_ARGS:---mib 1024 --small 2000} "${gw_targets[@]}" &
+	bench=$!
+	wait "$bench"
+	bench=
 fi
 
 echo
