@@ -11,9 +11,10 @@ want=(fuse3)
 cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
 	# etcd-server: the 3-member clusters the etcd backend is tested on.
-	# iproute2 and util-linux (nsenter): the hosts of test/cluster.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter)
+	# iproute2 and util-linux (nsenter): the hosts of test/cluster;
+	# iptables: its partitions of some peers or one direction.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables)
 fi
 
 missing=()
