@@ -126,14 +126,14 @@ func (h *History) Fences() []Fence {
 	return append([]Fence(nil), h.fences...)
 }
 
-// Progress returns how many of node's ops (any incarnation) were
+// Progress returns how many ops of a client (node, incarnation) were
 // acknowledged after since.
-func (h *History) Progress(node int, since time.Time) int {
+func (h *History) Progress(node, inc int, since time.Time) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
 	for _, op := range h.ops {
-		if nd, _ := Client(op.ID); nd == node && op.Outcome == OK && op.Complete.After(since) {
+		if nd, in := Client(op.ID); nd == node && in == inc && op.Outcome == OK && op.Complete.After(since) {
 			n++
 		}
 	}
