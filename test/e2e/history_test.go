@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,12 +36,28 @@ func historyRounds(t *testing.T) int {
 		}
 		return n
 	}
-	return len(historyFaults)
+	return len(scheduleFaults(t))
 }
 
 // historyFaults are the faults of the schedule. Every run shuffles them
 // and repeats the shuffle, so `make test`'s short schedule has each once.
 var historyFaults = []string{"cut", "drop-both", "drop-oneway", "drop-peer", "pause", "kill-fuse", "kill-leader", "kill-member"}
+
+// scheduleFaults returns the faults to draw from: historyFaults, or the
+// comma-separated HAFS_HISTORY_FAULTS (to chase one kind).
+func scheduleFaults(t *testing.T) []string {
+	v := os.Getenv("HAFS_HISTORY_FAULTS")
+	if v == "" {
+		return historyFaults
+	}
+	kinds := strings.Split(v, ",")
+	for _, k := range kinds {
+		if !slices.Contains(historyFaults, k) {
+			t.Fatalf("HAFS_HISTORY_FAULTS: %q is none of %s", k, strings.Join(historyFaults, ","))
+		}
+	}
+	return kinds
+}
 
 // TestHistoryMutualExclusion: three hosts, each with an etcd member and a
 // hafs-fuse mount; on each a worker increments a counter under flock and
@@ -76,11 +93,12 @@ func TestHistoryMutualExclusion(t *testing.T) {
 	}
 	r.recover("start")
 	rng := rand.New(rand.NewPCG(seed, 2))
+	faults := scheduleFaults(t)
 	var order []string
 	start := time.Now()
 	for round := range rounds {
 		if len(order) == 0 {
-			order = append([]string(nil), historyFaults...)
+			order = append([]string(nil), faults...)
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		kind := order[0]
@@ -345,10 +363,40 @@ func (r *histRun) judge(rounds int, elapsed time.Duration) {
 	for _, p := range v.Problems {
 		t.Errorf("checker: %s", p)
 	}
+	if !v.OK() {
+		r.dump(counter, log)
+	}
 	for _, e := range r.errs {
 		t.Errorf("worker output: %s", e)
 	}
 	if v.Increments.OK == 0 || v.Appends.OK == 0 {
 		t.Errorf("no increment or no append was acknowledged: the run proved nothing")
 	}
+}
+
+// dump writes the history, the fences and the log's records to a file
+// for a failed run, so the problem can be traced op by op.
+func (r *histRun) dump(counter, log []byte) {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("hafs-history-%d.txt", r.seed))
+	var b strings.Builder
+	for _, op := range r.h.Ops() {
+		node, inc := history.Client(op.ID)
+		fmt.Fprintf(&b, "op %x node %d #%d %s invoke %s complete %s %s read %d %s\n", op.ID, node, inc, op.Kind,
+			op.Invoke.Format("15:04:05.000000"), op.Complete.Format("15:04:05.000000"), op.Outcome, op.Read, op.Err)
+	}
+	for _, f := range r.h.Fences() {
+		fmt.Fprintf(&b, "fence node %d #%d at %s: %s\n", f.Node, f.Inc, f.At.Format("15:04:05.000000"), f.Why)
+	}
+	if c, err := history.ParseRecord(counter); err == nil {
+		fmt.Fprintf(&b, "counter %d by %x after %x\n", c.Value, c.Op, c.Prev)
+	}
+	for off := 0; off+history.RecordSize <= len(log); off += history.RecordSize {
+		rec, err := history.ParseRecord(log[off : off+history.RecordSize])
+		fmt.Fprintf(&b, "log %d: op %x after %x (%v)\n", off, rec.Op, rec.Prev, err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		r.t.Errorf("writing the history: %v", err)
+		return
+	}
+	r.t.Logf("the history, fences and log are in %s", path)
 }
