@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,8 @@ type Root struct {
 	posixLocked map[uint64]bool
 	// retries are names whose open just failed with ESTALE (reopen.go).
 	retries retryNames
+	// handles numbers open files: a flock's owner (see flockOwnedByHandle).
+	handles atomic.Uint64
 }
 
 // NewRoot returns the root node for mounting filesystem m.

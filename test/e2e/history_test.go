@@ -44,7 +44,8 @@ func historyRounds(t *testing.T) int {
 var historyFaults = []string{"cut", "drop-both", "drop-oneway", "drop-peer", "pause", "kill-fuse", "kill-leader", "kill-member"}
 
 // scheduleFaults returns the faults to draw from: historyFaults, or the
-// comma-separated HAFS_HISTORY_FAULTS (to chase one kind).
+// comma-separated HAFS_HISTORY_FAULTS (to chase one kind; "none" is a
+// quiet period as long as a fault, the control).
 func scheduleFaults(t *testing.T) []string {
 	v := os.Getenv("HAFS_HISTORY_FAULTS")
 	if v == "" {
@@ -52,7 +53,7 @@ func scheduleFaults(t *testing.T) []string {
 	}
 	kinds := strings.Split(v, ",")
 	for _, k := range kinds {
-		if !slices.Contains(historyFaults, k) {
+		if !slices.Contains(historyFaults, k) && k != "none" {
 			t.Fatalf("HAFS_HISTORY_FAULTS: %q is none of %s", k, strings.Join(historyFaults, ","))
 		}
 	}
@@ -256,6 +257,9 @@ func (r *histRun) inject(kind string, rng *rand.Rand) string {
 		}
 	}
 	switch kind {
+	case "none":
+		time.Sleep(hold) // the quiet period
+		return fmt.Sprintf("no fault for %s", hold)
 	case "cut":
 		partition(func() { r.nw.Cut(h) })
 		return fmt.Sprintf("host %d's link down for %s", i, hold)
