@@ -125,10 +125,9 @@ func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 			return e
 		}
 	}
-	last, e := n.root.closeInode(ctx, n.ino)
-	if e == 0 && last {
-		e = n.releasePosix(ctx, true)
-	}
+	// The last close here drops every POSIX lock of this client on the
+	// file, before a new open here can take one.
+	_, e := n.root.closeInode(ctx, n.ino, func() syscall.Errno { return n.releasePosix(ctx, true) })
 	return e
 }
 
