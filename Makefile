@@ -25,9 +25,13 @@ bench:
 	scripts/bench.sh
 
 ## soak: long runs kept out of CI: the cross-client replace loop for SOAK
-## (default 10m) instead of 2 s, and 100 rounds of the kill -9 crash loop
+## (default 10m) instead of 2 s, 100 rounds of the kill -9 crash loop, and
+## HISTORY_ROUNDS (default 100) faults of the history test instead of 8,
+## and the site outage on hosts with the primary's host cut off
 .PHONY: soak
 soak:
+	HAFS_HISTORY_ROUNDS=$(or $(HISTORY_ROUNDS),100) $(GO) test -count=1 -timeout 0 -v -run 'TestHistoryMutualExclusion' ./test/e2e/
+	HAFS_SOAK=1 $(GO) test -count=1 -timeout 0 -v -run 'TestSiteOutageOnHosts' ./test/e2e/
 	HAFS_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 0 -v -run 'TestRenameReplaceLoop' ./test/e2e/
 	HAFS_CRASH_ROUNDS=$(or $(CRASH_ROUNDS),100) $(GO) test -count=1 -timeout 0 -v -run 'TestCrashLoop' ./test/e2e/
 

@@ -17,6 +17,9 @@ import (
 // has nothing to flush and another client's open sees them (close-to-open).
 type handle struct {
 	ino uint64
+	// id is unique among this mount's open files, never reused: the owner
+	// of the flocks taken through this open file.
+	id uint64
 	// path is where the file was opened, relative to the root: policy
 	// rules choose the sites its reads go to by it.
 	path string
@@ -46,7 +49,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	// Close-to-open: what another client closed before this open must show,
 	// in this client's layouts and in the kernel's caches (cache.go).
 	n.root.data.Invalidate(n.ino)
-	return &handle{ino: n.ino, path: n.Path(nil)}, n.openFlags(a), 0
+	return &handle{ino: n.ino, id: n.root.handles.Add(1), path: n.Path(nil)}, n.openFlags(a), 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -129,11 +132,13 @@ func (n *node) Release(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 			return e
 		}
 	}
-	last, e := n.root.closeInode(ctx, n.ino)
-	if e == 0 && last {
-		e = n.releasePosix(ctx, true)
-		n.lockUsed.Store(false) // no open file, so no lock left
-	}
+	// The last close here drops every POSIX lock of this client on the
+	// file, before a new open here can take one; with no open file left,
+	// no lock is left, and writes need not go through (see Write).
+	_, e := n.root.closeInode(ctx, n.ino, func() syscall.Errno {
+		n.lockUsed.Store(false)
+		return n.releasePosix(ctx, true)
+	})
 	return e
 }
 

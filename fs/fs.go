@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,8 @@ type Root struct {
 	posixLocked map[uint64]bool
 	// retries are names whose open just failed with ESTALE (reopen.go).
 	retries retryNames
+	// handles numbers open files: a flock's owner (see flockOwnedByHandle).
+	handles atomic.Uint64
 }
 
 // NewRoot returns the root node for mounting filesystem m.
@@ -162,13 +165,22 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.A
 // closeInode drops one handle on ino and reports whether it was the last
 // one here. The registration stays until RunCloser drops it, in a batch:
 // a file closed and opened again soon costs no transaction, and a thousand
-// closes cost one.
-func (r *Root) closeInode(ctx context.Context, ino uint64) (bool, syscall.Errno) {
+// closes cost one. onLast, when not nil, runs when the last handle goes,
+// before an open of the inode here can count a new one: the kernel sends
+// RELEASE after close without waiting, so the next open (and a lock taken
+// through it) may already be on its way, and what onLast drops must not
+// include what that open takes.
+func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall.Errno) (bool, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
 	st.handles--
 	if st.handles > 0 {
 		return false, 0
+	}
+	if onLast != nil {
+		if e := onLast(); e != 0 {
+			return true, e
+		}
 	}
 	r.pendMu.Lock()
 	r.pending[ino] = struct{}{}

@@ -94,6 +94,7 @@ func (n *node) Setlk(ctx context.Context, f gofs.FileHandle, owner uint64, lk *f
 	if e != 0 {
 		return e
 	}
+	flockOwnedByHandle(f, &req)
 	n.noteLock(f, req)
 	// Writes made under a lock reach the store before anyone else can
 	// take it: flush before every change of lock state.
@@ -125,6 +126,7 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 	if e != 0 {
 		return e
 	}
+	flockOwnedByHandle(f, &req)
 	n.noteLock(f, req)
 	if e := n.root.errno("setlkw", n.root.data.Flush(detach(ctx), n.ino)); e != 0 {
 		return e
@@ -142,6 +144,21 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 
 // noteLock remembers what close must release: the flock owner of an open
 // file, and that POSIX locks may exist on this inode.
+// flockOwnedByHandle makes the open file a flock request came through its
+// owner. The kernel names a flock's owner by its struct file's address,
+// which the next open on this machine may reuse while the old file's
+// RELEASE, sent after close without waiting, is still on its way: the
+// request would find "its" lock already held and be granted at once, and
+// the late release would then drop it, so that another client could take
+// the lock while this one's application still held it (two holders, seen
+// as lost updates by TestHistoryMutualExclusion). A handle's id is never
+// reused, and the release of a handle names its own.
+func flockOwnedByHandle(f gofs.FileHandle, req *locks.Lock) {
+	if h, ok := f.(*handle); ok && req.Flock {
+		req.Owner.ID = h.id
+	}
+}
+
 func (n *node) noteLock(f gofs.FileHandle, req locks.Lock) {
 	if req.Kind == locks.Unlock {
 		return

@@ -169,7 +169,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if _, e := n.root.openInode(ctx, out.Ino, true); e != 0 {
 		return nil, nil, 0, e
 	}
-	return in, &handle{ino: out.Ino, path: path.Join(n.Path(nil), name)}, 0, 0
+	return in, &handle{ino: out.Ino, id: n.root.handles.Add(1), path: path.Join(n.Path(nil), name)}, 0, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -169,7 +169,7 @@ func (r *Root) unpin(ino, gen uint64) {
 	}
 	r.release(ino, st)
 	if stale {
-		if _, e := r.closeInode(context.Background(), ino); e != 0 {
+		if _, e := r.closeInode(context.Background(), ino, nil); e != 0 {
 			r.log.Warn("dropping an unused pin", "ino", ino, "errno", e)
 		}
 	}

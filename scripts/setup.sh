@@ -11,11 +11,12 @@ want=(fuse3)
 cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
 	# etcd-server: the 3-member clusters the etcd backend is tested on.
-	# iproute2 and util-linux (nsenter): the hosts of test/cluster.
+	# iproute2 and util-linux (nsenter): the hosts of test/cluster;
+	# iptables: its partitions of some peers or one direction.
 	# litmus, rclone, chromium, curl and davfs2: the real clients the
 	# WebDAV gateway (hafs serve) is tested with.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux litmus rclone chromium curl davfs2)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter litmus rclone chromium curl mount.davfs)
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables litmus rclone chromium curl davfs2)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables litmus rclone chromium curl mount.davfs)
 fi
 
 missing=()

@@ -4,7 +4,8 @@
 // enter only the host's network namespace (nsenter --net): they share the
 // machine's filesystems, so a FUSE mount made on a host is visible to the
 // test. Everything is created under a random id and removed when the test
-// ends, also on failure. It needs root, ip (iproute2) and nsenter.
+// ends, also on failure. It needs root, ip (iproute2) and nsenter, and
+// iptables for partitions of some peers or one direction (Drop).
 package cluster
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -24,6 +26,9 @@ type Net struct {
 	bridge string
 	prefix string // the /24 of the bridge, "10.77.X."
 	Hosts  []*Host
+
+	mu      sync.Mutex
+	dropped map[*Host]bool // hosts with netfilter drops installed
 }
 
 // Host is one network namespace on the bridge.
@@ -47,7 +52,8 @@ func New(t testing.TB, n int) *Net {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	nw := &Net{t: t, id: id, bridge: "hb" + id, prefix: fmt.Sprintf("10.77.%d.", 1+int(b[0])%250)}
+	nw := &Net{t: t, id: id, bridge: "hb" + id, prefix: fmt.Sprintf("10.77.%d.", 1+int(b[0])%250),
+		dropped: map[*Host]bool{}}
 	t.Cleanup(nw.remove)
 	nw.ip("link", "add", nw.bridge, "type", "bridge")
 	nw.ip("addr", "add", nw.prefix+"1/24", "dev", nw.bridge)
@@ -95,5 +101,10 @@ func (h *Host) Command(name string, args ...string) *exec.Cmd {
 // direction, until Heal. Its processes keep running.
 func (nw *Net) Cut(h *Host) { nw.ip("-n", h.Name, "link", "set", h.veth, "down") }
 
-// Heal brings h's link up again.
-func (nw *Net) Heal(h *Host) { nw.ip("-n", h.Name, "link", "set", h.veth, "up") }
+// Heal ends every partition of h: its link comes up again (after Cut)
+// and the netfilter drops of Drop are removed.
+func (nw *Net) Heal(h *Host) {
+	nw.t.Helper()
+	nw.ip("-n", h.Name, "link", "set", h.veth, "up")
+	nw.healDrops(h)
+}

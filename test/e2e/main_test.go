@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if ops, ok := os.LookupEnv(userOpsEnv); ok {
 		os.Exit(runUserOps(ops))
 	}
+	if spec, ok := os.LookupEnv(historyWorkerEnv); ok {
+		os.Exit(runHistoryWorker(spec))
+	}
 	os.Exit(Main(m))
 }
 

@@ -19,6 +19,13 @@ import (
 // each, and a filesystem in that cluster.
 func hostCluster(t *testing.T, n int) (*cluster.Net, *etcd.Cluster, *FS) {
 	t.Helper()
+	nw, c := hostEtcd(t, n)
+	return nw, c, NewFS(t, FSOptions{Store: c.StoreURL("hosts")})
+}
+
+// hostEtcd makes n hosts (network namespaces) with an etcd member on each.
+func hostEtcd(t *testing.T, n int) (*cluster.Net, *etcd.Cluster) {
+	t.Helper()
 	requireRoot(t)
 	nw := cluster.New(t, n)
 	places := make([]etcd.Place, n)
@@ -31,7 +38,7 @@ func hostCluster(t *testing.T, n int) (*cluster.Net, *etcd.Cluster, *FS) {
 	c, err := etcd.StartOn(places, dir)
 	must(t, err)
 	t.Cleanup(c.Stop)
-	return nw, c, NewFS(t, FSOptions{Store: c.StoreURL("hosts")})
+	return nw, c
 }
 
 // TestPartitionFencesLockHolder: a node holding a flock is cut off from

@@ -32,9 +32,10 @@ type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
 	DataDir  string
 
-	bin  string
-	addr string
-	t    testing.TB
+	bin     string
+	addr    string
+	t       testing.TB
+	command func(name string, args ...string) *exec.Cmd // how to run it: here, or on a test/cluster host
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -86,7 +87,24 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{bin: bin, DataDir: t.TempDir(), addr: FreeAddr(t), t: t}
+	s := &Server{bin: bin, DataDir: t.TempDir(), addr: FreeAddr(t), t: t, command: exec.Command}
+	s.Endpoint = "http://" + s.addr
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartOn runs a fresh MinIO listening on addr (host:port) with command
+// (a test/cluster host's Command: the server runs on that host, and
+// stopping it or cutting the host off is a site outage), and stops it at
+// cleanup.
+func StartOn(t testing.TB, addr string, command func(name string, args ...string) *exec.Cmd) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{bin: bin, DataDir: t.TempDir(), addr: addr, t: t, command: command}
 	s.Endpoint = "http://" + s.addr
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -108,7 +126,11 @@ func (s *Server) Start() {
 		return
 	}
 	console := FreeAddr(s.t)
-	cmd := exec.Command(s.bin, "server", s.DataDir, "--address", s.addr, "--console-address", console, "--quiet")
+	command := s.command
+	if command == nil {
+		command = exec.Command
+	}
+	cmd := command(s.bin, "server", s.DataDir, "--address", s.addr, "--console-address", console, "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	s.out = &strings.Builder{}
