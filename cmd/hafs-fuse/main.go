@@ -2,7 +2,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,7 +26,20 @@ import (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	args := os.Args
+	if isMountHelper(args[0]) {
+		var fake bool
+		var err error
+		if args, fake, err = helperArgs(args); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", filepath.Base(os.Args[0]), err)
+			os.Exit(1)
+		}
+		if fake {
+			os.Exit(0) // mount -f: everything but the mount, which is all we do
+		}
+	}
+	notify := childNotifier()
+	cliutil.RunArgs(&cli.App{
 		Name:      "hafs-fuse",
 		Usage:     "mount a HAFS filesystem",
 		UsageText: "hafs-fuse [--store URL] [--name NAME] [options] MOUNTPOINT",
@@ -51,146 +62,44 @@ func main() {
 			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
 			&cli.IntFlag{Name: "buffer-size", Value: 256, Usage: "write-back buffer limit across all files, in `MiB`"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
-			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
+			&cli.BoolFlag{Name: "background", Usage: "return once the mount serves, leaving it to a background process (as mount(8) expects)"},
+			&cli.StringFlag{Name: "log-file", Usage: "log to `FILE` (appended) instead of stderr, or syslog in the background"},
+			&cli.BoolFlag{Name: "nonempty", Usage: "mount over a directory that holds files (hiding them until unmounted)"},
+			&cli.BoolFlag{Name: "sloppy", Hidden: true, Usage: "ignore unknown -o options (mount -s)"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...`: ro, allow_other, debug, store, name, attr_timeout, ... (every flag, with _ for -), and fstab words (defaults, _netdev, noauto, nofail, ...)"},
 		),
-		Action: run,
-	})
+		Action: func(c *cli.Context) error {
+			err := run(c, args, notify)
+			notify.failed(err)
+			return err
+		},
+	}, args)
 }
 
-// settings are the mount's options after flags and -o are merged.
-type settings struct {
-	store, name                 string
-	attrTTL, entryTTL, negTTL   time.Duration
-	readOnly, allowOther, debug bool
-}
-
-func parseSettings(c *cli.Context) (settings, error) {
-	s := settings{
-		store: c.String("store"), name: c.String("name"),
-		attrTTL: c.Duration("attr-timeout"), entryTTL: c.Duration("entry-timeout"), negTTL: c.Duration("negative-timeout"),
-		readOnly: c.Bool("read-only"), allowOther: c.Bool("allow-other"), debug: c.Bool("debug"),
-	}
-	for _, group := range c.StringSlice("o") {
-		for _, opt := range strings.Split(group, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(opt), "=")
-			var err error
-			switch k {
-			case "", "rw", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "exec", "noexec", "suid", "nosuid", "dev", "nodev":
-				// fstab and mount(8) words that need nothing from us.
-			case "ro":
-				s.readOnly = true
-			case "allow_other":
-				s.allowOther = true
-			case "debug":
-				s.debug = true
-			case "store":
-				s.store = v
-			case "name":
-				s.name = v
-			case "attr_timeout":
-				s.attrTTL, err = parseTTL(v)
-			case "entry_timeout":
-				s.entryTTL, err = parseTTL(v)
-			case "negative_timeout":
-				s.negTTL, err = parseTTL(v)
-			default:
-				return s, fmt.Errorf("unknown mount option %q", k)
-			}
-			if err != nil {
-				return s, fmt.Errorf("mount option %s: %w", k, err)
-			}
-		}
-	}
-	return s, nil
-}
-
-// parseTTL accepts a Go duration or plain seconds, as fstab users write.
-func parseTTL(v string) (time.Duration, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return d, nil
-	}
-	var secs float64
-	if _, err := fmt.Sscanf(v, "%g", &secs); err != nil || secs < 0 {
-		return 0, fmt.Errorf("bad duration %q", v)
-	}
-	return time.Duration(secs * float64(time.Second)), nil
-}
-
-// checkMountpoint refuses a missing, non-directory or already mounted path,
-// and returns it absolute with symlinks resolved: the kernel mounts on the
-// directory a symlink leads to, and the mount table lists that one.
-func checkMountpoint(mnt string) (string, error) {
-	abs, err := filepath.Abs(mnt)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("mount point %s does not exist", abs)
-	case err != nil:
-		return "", fmt.Errorf("mount point %s: %w", abs, errors.Unwrap(err))
-	case !st.IsDir():
-		return "", fmt.Errorf("mount point %s is not a directory", abs)
-	}
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return "", fmt.Errorf("mount point: %w", err)
-	}
-	if mounted, err := isMountpoint(abs); err != nil {
-		return "", err
-	} else if mounted {
-		return "", fmt.Errorf("mount point %s is already mounted", abs)
-	}
-	return abs, nil
-}
-
-// isMountpoint reports whether path is the mount point of a mounted
-// filesystem, per /proc/self/mountinfo.
-func isMountpoint(path string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == path {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// unescapeMount undoes the octal escapes of spaces and such in mountinfo.
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func run(c *cli.Context) error {
+func run(c *cli.Context, args []string, notify *notifier) error {
 	set, mnt, err := prepare(c)
 	if err != nil {
 		return err
 	}
+	if c.Bool("background") && notify == nil {
+		return daemonize(args, c.String("log-file"))
+	}
+	log, closeLog, err := newLogger(c.String("log-file"), notify != nil)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	release, err := claimMountpoint(mnt, c.Bool("nonempty"))
+	if err != nil {
+		return err
+	}
+	defer release()
 	m, store, err := cliutil.OpenFS(c)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	// SIGINT and SIGTERM are caught from before the session exists, so that
 	// one arriving while mounting still ends in a clean unmount. Killed by
 	// its default action then, the process would hang for good: go-fuse
@@ -242,11 +151,13 @@ func run(c *cli.Context) error {
 	}
 	defer stopProfile()
 	server, err := gofs.Mount(mnt, root, opts)
+	release()
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	mounted.Store(true)
+	notify.ready()
 	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID(),
 		"metrics", metricsAddr)
 
@@ -282,6 +193,9 @@ func prepare(c *cli.Context) (set settings, mnt string, err error) {
 	}
 	mnt, err = checkMountpoint(c.Args().First())
 	if err != nil {
+		return set, "", err
+	}
+	if err := checkEmpty(mnt, c.Bool("nonempty")); err != nil {
 		return set, "", err
 	}
 	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {

@@ -48,10 +48,14 @@ func OpenFS(c *cli.Context) (*meta.FS, fdbstore.Store, error) {
 	return m, s, nil
 }
 
-// Run runs app and exits: 0 on success, 1 with a one-line error otherwise.
-// An app without subcommands takes its flags after its arguments too (see
-// FlagsFirst).
-func Run(app *cli.App) {
+// Run runs app on the process's arguments and exits: 0 on success, 1 with
+// a one-line error otherwise. An app without subcommands takes its flags
+// after its arguments too (see FlagsFirst).
+func Run(app *cli.App) { RunArgs(app, os.Args) }
+
+// RunArgs is Run with the arguments given (args[0] is the program): for a
+// binary that rewrites its command line first, as a mount helper does.
+func RunArgs(app *cli.App, args []string) {
 	app.Version = Version
 	app.EnableBashCompletion = false
 	app.UseShortOptionHandling = true
@@ -61,7 +65,6 @@ func Run(app *cli.App) {
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("%w (see --help)", err)
 	}
-	args := os.Args
 	if len(app.Commands) == 0 {
 		args = FlagsFirst(args, app.Flags)
 	} else {
