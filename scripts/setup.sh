@@ -12,8 +12,10 @@ cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
 	# etcd-server: the 3-member clusters the etcd backend is tested on.
 	# iproute2 and util-linux (nsenter): the hosts of test/cluster.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter)
+	# util-linux's mount and unshare: the mount helper's tests through
+	# mount(8); systemd: systemd-analyze verify of the unit.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux mount systemd)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter unshare mount systemd-analyze)
 fi
 
 missing=()
