@@ -39,7 +39,7 @@ func main() {
 		}
 	}
 	notify := childNotifier()
-	cliutil.RunArgs(&cli.App{
+	cliutil.RunArgs(cliutil.Examples(&cli.App{
 		Name:      "hafs-fuse",
 		Usage:     "mount a HAFS filesystem",
 		UsageText: "hafs-fuse [--store URL] [--name NAME] [options] MOUNTPOINT",
@@ -48,14 +48,14 @@ func main() {
 			"on one machine or many, may mount the same filesystem: each is one client.\n" +
 			"Options may also be given fstab-style: -o ro,allow_other,attr_timeout=2s.",
 		Flags: append(cliutil.StoreFlags(),
-			&cli.DurationFlag{Name: "attr-timeout", Value: time.Second, Usage: "how long the kernel caches attributes"},
-			&cli.DurationFlag{Name: "entry-timeout", Value: time.Second, Usage: "how long the kernel caches names"},
-			&cli.DurationFlag{Name: "negative-timeout", Value: 0, Usage: "how long the kernel caches missing names"},
+			&cli.DurationFlag{Name: "attr-timeout", Value: time.Second, Usage: "how long the kernel caches attributes, as a `DURATION` (1s, 500ms)"},
+			&cli.DurationFlag{Name: "entry-timeout", Value: time.Second, Usage: "how long the kernel caches names, as a `DURATION`"},
+			&cli.DurationFlag{Name: "negative-timeout", Value: 0, Usage: "how long the kernel caches missing names, as a `DURATION`"},
 			&cli.BoolFlag{Name: "read-only", Usage: "mount read-only"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounter use the mount"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
-			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
-			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
+			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive, as a `DURATION`"},
+			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks, as a `DURATION`"},
 			&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:0", Usage: "serve /metrics, /healthz and /readyz on `ADDR` (empty: off; port 0: any free port, logged)"},
 			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
@@ -66,14 +66,27 @@ func main() {
 			&cli.StringFlag{Name: "log-file", Usage: "log to `FILE` (appended) instead of stderr, or syslog in the background"},
 			&cli.BoolFlag{Name: "nonempty", Usage: "mount over a directory that holds files (hiding them until unmounted)"},
 			&cli.BoolFlag{Name: "sloppy", Hidden: true, Usage: "ignore unknown -o options (mount -s)"},
-			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...`: ro, allow_other, debug, store, name, attr_timeout, ... (every flag, with _ for -), and fstab words (defaults, _netdev, noauto, nofail, ...)"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount `OPTIONS`, key[=value],...: ro, allow_other, debug, store, name, attr_timeout, ... (every flag, with _ for -), and fstab words (defaults, _netdev, noauto, nofail, ...)"},
 		),
 		Action: func(c *cli.Context) error {
 			err := run(c, args, notify)
 			notify.failed(err)
 			return err
 		},
-	}, args)
+	}, map[string][]string{"": {
+		"# mount the default filesystem of the default store in the foreground",
+		"hafs-fuse /mnt/hafs",
+		"",
+		"# mount from an etcd cluster, return once mounted (as mount(8) does)",
+		"hafs-fuse --store etcd://10.0.0.1:2379,10.0.0.2:2379/hafs --background /mnt/hafs",
+		"",
+		"# fstab-style options, a log file, and other users allowed in",
+		"hafs-fuse /mnt/hafs -o allow_other,attr_timeout=2s,log_file=/var/log/hafs.log",
+		"",
+		"# the same through mount(8) and /etc/fstab (make install adds mount.hafs)",
+		"mount -t hafs sqlite:///var/lib/hafs/meta.db /mnt/hafs -o name=default,allow_other",
+		"sqlite:///var/lib/hafs/meta.db /mnt/hafs hafs _netdev,allow_other 0 0",
+	}}), args)
 }
 
 func run(c *cli.Context, args []string, notify *notifier) error {
@@ -108,9 +121,20 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	// The metrics address is taken first, to be recorded in the session
+	// (hafs-list-clients shows it); it serves once the data path exists.
+	metricsL, err := cliutil.ListenMetrics(c.String("metrics"))
+	if err != nil {
+		return err
+	}
+	metricsAddr := ""
+	if metricsL != nil {
+		defer metricsL.Close()
+		metricsAddr = metricsL.Addr().String()
+	}
 	host, _ := os.Hostname()
 	err = m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: mnt,
-		Version: cliutil.Version}, log)
+		Version: cliutil.Version, Metrics: metricsAddr}, log)
 	if err != nil {
 		return err
 	}
@@ -133,7 +157,7 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 	}
 	var mounted atomic.Bool
 	health := healthCheck(m, data)
-	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, collectors...)
+	_, stopMetrics, err := cliutil.ServeMetricsOn(metricsL, health, mounted.Load, log, collectors...)
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return err
@@ -197,6 +221,16 @@ func prepare(c *cli.Context) (set settings, mnt string, err error) {
 	}
 	if err := checkEmpty(mnt, c.Bool("nonempty")); err != nil {
 		return set, "", err
+	}
+	for _, f := range []string{"mem-cache-size", "cache-size", "buffer-size"} {
+		if c.Int(f) < 0 {
+			return set, "", fmt.Errorf("--%s %d: a size in MiB cannot be negative", f, c.Int(f))
+		}
+	}
+	for f, d := range map[string]time.Duration{"attr-timeout": set.attrTTL, "entry-timeout": set.entryTTL, "negative-timeout": set.negTTL} {
+		if d < 0 {
+			return set, "", fmt.Errorf("--%s %v: a timeout cannot be negative", f, d)
+		}
 	}
 	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
 		return set, "", errors.New("--session-expiry must be longer than --heartbeat, and both positive")

@@ -23,7 +23,7 @@ const (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:      "hafs-mkfs",
 		Usage:     "create a HAFS filesystem",
 		UsageText: "hafs-mkfs [--store URL] [--name NAME] [--force] [--bucket ENDPOINT/BUCKET[/PREFIX]]",
@@ -101,5 +101,14 @@ func main() {
 			}
 			return nil
 		},
-	})
+	}, map[string][]string{"": {
+		"# a filesystem in the default embedded store, all data in it",
+		"hafs-mkfs",
+		"",
+		"# large files in a bucket; credentials from the environment",
+		"AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... hafs-mkfs --bucket http://127.0.0.1:9000/hafs",
+		"",
+		"# a second filesystem, named, on an etcd cluster",
+		"hafs-mkfs --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/hafs --name projects",
+	}}))
 }

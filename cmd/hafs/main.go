@@ -15,14 +15,14 @@ import (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:  "hafs",
 		Usage: "administer a HAFS filesystem",
 		Description: "Every subcommand takes --store URL and --name NAME (or HAFS_STORE and\n" +
 			"HAFS_NAME in the environment). Object store credentials come from the\n" +
 			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
 		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand()},
-	})
+	}, examples))
 }
 
 func fsckCommand() *cli.Command {
@@ -83,7 +83,7 @@ func gcCommand() *cli.Command {
 			"claims and is older than --grace (so an upload that is just committing is\n" +
 			"never touched). --dry-run prints what it would delete and deletes nothing.",
 		Flags: append(cliutil.StoreFlags(),
-			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this"},
+			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this `DURATION`"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "list, do not delete"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			ctx := c.Context
