@@ -146,7 +146,7 @@ func TestXattrNames(t *testing.T) {
 		"foo": syscall.EOPNOTSUPP, "xuser.x": syscall.EOPNOTSUPP, "": syscall.EOPNOTSUPP,
 		"system.foo": syscall.EOPNOTSUPP, "system.posix_acl_access": syscall.EOPNOTSUPP,
 		"system.posix_acl_default": syscall.EOPNOTSUPP,
-		"user.": syscall.EINVAL, "security.": syscall.EINVAL,
+		"user.":                    syscall.EINVAL, "security.": syscall.EINVAL,
 	} {
 		if got := xattrNameErrno(name); got != want {
 			t.Errorf("xattr name %q: %v, want %v", name, got, want)
