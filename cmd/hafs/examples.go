@@ -41,4 +41,10 @@ var examples = map[string][]string{
 	"policy list":    {"hafs policy list --json"},
 	"policy remove":  {"hafs policy remove hot"},
 	"policy explain": {"hafs policy explain projects/a/b read"},
+	"bench": {
+		"# against /tmp, with the defaults (a 1 GiB file, 1000 files of 128 KiB)",
+		"hafs bench /mnt/hafs",
+		"# a quick look",
+		"hafs bench --big-size 64 --small-files 100 --local /var/tmp /mnt/hafs",
+	},
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/cmd/internal/progress"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
@@ -206,7 +207,20 @@ func siteRemove(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.Drain(ctx, name, os.Stderr); err != nil {
+		bl, err := m.Backlogs(ctx)
+		if err != nil {
+			return err
+		}
+		var total int64
+		for site, b := range bl {
+			if site != name {
+				total += b.Jobs
+			}
+		}
+		bar := progress.New(os.Stderr, "drain "+name+": copy jobs", total)
+		err = r.DrainWith(ctx, name, os.Stderr, bar)
+		bar.Done()
+		if err != nil {
 			return err
 		}
 	}

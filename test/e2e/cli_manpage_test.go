@@ -245,3 +245,31 @@ func commandIn(dir, name string, args ...string) *exec.Cmd {
 	cmd.Dir = dir
 	return cmd
 }
+
+// TestCLIBench runs hafs bench on a mount, tiny: a table of the five
+// figures with their ratio to a local directory, and nothing left behind.
+func TestCLIBench(t *testing.T) {
+	requireRoot(t)
+	m := NewFS(t, FSOptions{}).Mount(t)
+	local := t.TempDir()
+	r := runBinary(t, "hafs", "bench", "--big-size", "1", "--small-files", "10", "--small-size", "4", "--local", local, m.Dir)
+	if r.code != 0 {
+		t.Fatalf("hafs bench: exit %d, %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ITEM") || !strings.HasSuffix(lines[0], "RATIO") {
+		t.Fatalf("hafs bench table:\n%s\nwant a header and five rows", r.stdout)
+	}
+	row := regexp.MustCompile(`^(big file write|big file read|small file write|small file read|stat) +[0-9.]+ (MiB|files)/s +[0-9.]+ (MiB|files)/s +[0-9]+\.[0-9]{2}$`)
+	for _, l := range lines[1:] {
+		if !row.MatchString(l) {
+			t.Errorf("hafs bench row %q is not ITEM RATE RATE RATIO", l)
+		}
+	}
+	if got := rootNames(t, m.Dir); len(got) != 0 {
+		t.Errorf("hafs bench left %q in the mount", got)
+	}
+	if ents, err := os.ReadDir(local); err != nil || len(ents) != 0 {
+		t.Errorf("hafs bench left %v in the local directory (%v)", ents, err)
+	}
+}
