@@ -152,6 +152,10 @@ type FS struct {
 
 	sess sessionState
 
+	// callerOf, when set, makes operations check their callers'
+	// permissions in their transactions (perm.go).
+	callerOf CallerFunc
+
 	// lim is the store's bound on one transaction; page sizes follow it.
 	lim fdbstore.TxnLimits
 }

@@ -64,6 +64,7 @@ func main() {
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
 			&cli.BoolFlag{Name: "background", Usage: "return once the mount serves, leaving it to a background process (as mount(8) expects)"},
 			&cli.StringFlag{Name: "log-file", Usage: "log to `FILE` (appended) instead of stderr, or syslog in the background"},
+			&cli.BoolFlag{Name: "strict-permissions", Usage: "also check permissions against the committed inode in each operation's transaction, so a chmod on one node holds at once on every node (costs a read per operation; see README)"},
 			&cli.BoolFlag{Name: "nonempty", Usage: "mount over a directory that holds files (hiding them until unmounted)"},
 			&cli.BoolFlag{Name: "sloppy", Hidden: true, Usage: "ignore unknown -o options (mount -s)"},
 			&cli.StringSliceFlag{Name: "o", Usage: "mount `OPTIONS`, key[=value],...: ro, allow_other, debug, store, name, attr_timeout, ... (every flag, with _ for -), and fstab words (defaults, _netdev, noauto, nofail, ...)"},
@@ -112,6 +113,9 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 		return err
 	}
 	defer store.Close()
+	if c.Bool("strict-permissions") {
+		m.SetStrictPermissions(hfs.CallerOf)
+	}
 
 	// SIGINT and SIGTERM are caught from before the session exists, so that
 	// one arriving while mounting still ends in a clean unmount. Killed by
