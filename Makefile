@@ -12,7 +12,7 @@ UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 # --version prints these; without git (a tarball) the binaries fall back
 # to what the Go toolchain recorded.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG     := github.com/hafs/hafs/cmd/internal/cliutil
