@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -142,6 +143,28 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 	if err != nil {
 		return err
 	}
+	return serve(c, mounting{set: set, mnt: mnt, m: m, log: log, sig: sig, metrics: metricsL,
+		release: release, notify: notify})
+}
+
+// mounting is what run has set up for serve: the settings, the mount
+// point (claimed until release), the filesystem with this client's
+// session started, and where to report.
+type mounting struct {
+	set     settings
+	mnt     string
+	m       *meta.FS
+	log     *slog.Logger
+	sig     chan os.Signal
+	metrics net.Listener
+	release func()
+	notify  *notifier
+}
+
+// serve builds the data path, mounts, and serves until unmounted; it ends
+// the session on every way out.
+func serve(c *cli.Context, mt mounting) error {
+	set, mnt, m, log := mt.set, mt.mnt, mt.m, mt.log
 	sessCtx, stopSession := context.WithCancel(context.Background())
 	defer stopSession()
 	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
@@ -161,7 +184,7 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 	}
 	var mounted atomic.Bool
 	health := healthCheck(m, data)
-	_, stopMetrics, err := cliutil.ServeMetricsOn(metricsL, health, mounted.Load, log, collectors...)
+	metricsAddr, stopMetrics, err := cliutil.ServeMetricsOn(mt.metrics, health, mounted.Load, log, collectors...)
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return err
@@ -179,18 +202,18 @@ func run(c *cli.Context, args []string, notify *notifier) error {
 	}
 	defer stopProfile()
 	server, err := gofs.Mount(mnt, root, opts)
-	release()
+	mt.release()
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	mounted.Store(true)
-	notify.ready()
+	mt.notify.ready()
 	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID(),
 		"metrics", metricsAddr)
 
 	go func() {
-		<-sig
+		<-mt.sig
 		unmount(server, mnt, log)
 	}()
 	server.Wait()
