@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -174,6 +175,22 @@ func (f *FS) permitRename(ctx context.Context, p, np, src, dst *Attr, moved bool
 	}
 	if moved && src.IsDir() {
 		return f.permit(ctx, src, MayWrite)
+	}
+	return nil
+}
+
+// permitXattr checks access to extended attribute name of a as Linux
+// does: user.* attributes by the file's read or write permission, trusted.*
+// by root only; security.* is left to the kernel's own checks.
+func (f *FS) permitXattr(ctx context.Context, a *Attr, name string, want uint32) error {
+	c, ok := f.caller(ctx)
+	switch {
+	case !ok:
+		return nil
+	case strings.HasPrefix(name, "user."):
+		return c.may(a, want)
+	case strings.HasPrefix(name, "trusted.") && c.Uid != 0:
+		return syscall.EPERM
 	}
 	return nil
 }

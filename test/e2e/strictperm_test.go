@@ -48,6 +48,7 @@ func TestStrictPermissionsAcrossMounts(t *testing.T) {
 		step{do("unlink", g), unix.EACCES},
 		step{do("rename", g, h), unix.EACCES},
 		step{do("chmod", f, 0o666), unix.EPERM},
+		step{do("setxattr", f, "user.x", "v"), unix.EACCES},
 	)
 	if got, err := os.ReadFile(filepath.Join(a, "d", "f")); err != nil || string(got) != "secret" {
 		t.Errorf("f holds %q (%v) after refused writes, want secret", got, err)
