@@ -6,15 +6,38 @@ TAGS    ?=
 BIN     := bin
 MNT     ?= /mnt/hafs
 STORE   ?= sqlite:///var/lib/hafs/meta.db
+PREFIX  ?= /usr/local
+SBINDIR ?= /sbin
+UNITDIR ?= /etc/systemd/system
+DESTDIR ?=
+# --version prints these; without git (a tarball) the binaries fall back
+# to what the Go toolchain recorded.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PKG     := github.com/hafs/hafs/cmd/internal/cliutil
+LDFLAGS := -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).BuildDate=$(DATE)
 
-.PHONY: all build test bench lint mount clean
+.PHONY: all build install test bench lint mount clean
 
 all: build
 
 ## build: compile every binary into ./bin (TAGS=fdb adds FoundationDB)
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/...
+	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+## install: the binaries into PREFIX/bin, the mount helpers mount.hafs and
+## mount.fuse.hafs (for mount -t hafs / -t fuse.hafs and fstab) into SBINDIR,
+## and the systemd unit hafs-mount@.service into UNITDIR
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/hafs
+	install -m 0755 $(BIN)/hafs $(BIN)/hafs-fuse $(BIN)/hafs-mkfs $(BIN)/hafs-list-clients $(BIN)/hafs-evict-client $(DESTDIR)$(PREFIX)/bin/
+	ln -sf $(PREFIX)/bin/hafs-fuse $(DESTDIR)$(SBINDIR)/mount.hafs
+	ln -sf $(PREFIX)/bin/hafs-fuse $(DESTDIR)$(SBINDIR)/mount.fuse.hafs
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/systemd/hafs-mount@.service > $(DESTDIR)$(UNITDIR)/hafs-mount@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hafs-mount@.service
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 ## test: install what the suite needs, then run all of it (CI runs this)
 test:

@@ -31,7 +31,7 @@ type handle struct {
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	ctx = detach(ctx)
+	ctx = meta.WithAccess(detach(ctx), openAccess(flags))
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
 		if e := n.root.writable(); e != 0 {
 			return nil, 0, e

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"path"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -254,17 +255,30 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// POSIX ACLs travel as these xattrs. HAFS does not implement ACLs yet, so
-// it refuses them (as a filesystem mounted with noacl does) rather than
-// store them as inert bytes: programs such as cp -a then fall back to chmod.
-func isACL(attr string) bool {
-	return attr == "system.posix_acl_access" || attr == "system.posix_acl_default"
+// xattrNameErrno refuses the names Linux's local filesystems refuse: one
+// outside the user, trusted and security namespaces is EOPNOTSUPP, a
+// namespace with no name after it EINVAL. system.* holds POSIX ACLs
+// (system.posix_acl_access, _default), which HAFS does not implement: it
+// refuses them, as a filesystem mounted noacl does, rather than store
+// them as inert bytes, so cp -a falls back to chmod. The kernel hands FUSE every name
+// unchecked, so without this `setfattr -n foo` would store an attribute
+// no other filesystem could hold.
+func xattrNameErrno(attr string) syscall.Errno {
+	for _, ns := range []string{"user.", "trusted.", "security."} {
+		if strings.HasPrefix(attr, ns) {
+			if len(attr) == len(ns) {
+				return syscall.EINVAL
+			}
+			return 0
+		}
+	}
+	return syscall.EOPNOTSUPP
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	ctx = detach(ctx)
-	if isACL(attr) {
-		return 0, syscall.EOPNOTSUPP
+	if e := xattrNameErrno(attr); e != 0 {
+		return 0, e
 	}
 	v, err := n.root.m.GetXattr(ctx, n.ino, attr)
 	if err != nil {
@@ -278,8 +292,8 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	ctx = detach(ctx)
-	if isACL(attr) {
-		return syscall.EOPNOTSUPP
+	if e := xattrNameErrno(attr); e != 0 {
+		return e
 	}
 	if e := n.root.writable(); e != 0 {
 		return e
@@ -289,6 +303,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	ctx = detach(ctx)
+	if e := xattrNameErrno(attr); e != 0 {
+		return e
+	}
 	if e := n.root.writable(); e != 0 {
 		return e
 	}

@@ -137,3 +137,29 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 		t.Fatalf("a read-only mount created %v", m.names)
 	}
 }
+
+// TestXattrNames: names Linux's filesystems refuse are refused before the
+// store is asked (the fake store would panic if it were).
+func TestXattrNames(t *testing.T) {
+	for name, want := range map[string]syscall.Errno{
+		"user.x": 0, "trusted.x": 0, "security.x": 0,
+		"foo": syscall.EOPNOTSUPP, "xuser.x": syscall.EOPNOTSUPP, "": syscall.EOPNOTSUPP,
+		"system.foo": syscall.EOPNOTSUPP, "system.posix_acl_access": syscall.EOPNOTSUPP,
+		"system.posix_acl_default": syscall.EOPNOTSUPP,
+		"user.":                    syscall.EINVAL, "security.": syscall.EINVAL,
+	} {
+		if got := xattrNameErrno(name); got != want {
+			t.Errorf("xattr name %q: %v, want %v", name, got, want)
+		}
+	}
+	n := &node{}
+	if _, e := n.Getxattr(context.Background(), "foo", nil); e != syscall.EOPNOTSUPP {
+		t.Errorf("getxattr foo: %v, want EOPNOTSUPP", e)
+	}
+	if e := n.Setxattr(context.Background(), "system.foo", []byte("v"), 0); e != syscall.EOPNOTSUPP {
+		t.Errorf("setxattr system.foo: %v, want EOPNOTSUPP", e)
+	}
+	if e := n.Removexattr(context.Background(), "user."); e != syscall.EINVAL {
+		t.Errorf("removexattr user.: %v, want EINVAL", e)
+	}
+}

@@ -121,6 +121,9 @@ func (f *FS) setAttr(ctx context.Context, ino uint64, r SetAttrReq) (*Attr, erro
 		if a, err = f.getAttr(tx, ino); err != nil {
 			return err
 		}
+		if err := f.permitSetAttr(ctx, a, r); err != nil {
+			return err
+		}
 		t := now()
 		if r.Mode != nil {
 			a.Mode = a.Mode&syscall.S_IFMT | *r.Mode&^syscall.S_IFMT

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
 )
 
 // RootIno is the inode number of the root directory.
@@ -152,6 +153,10 @@ type FS struct {
 
 	sess sessionState
 
+	// callerOf, when set, makes operations check their callers'
+	// permissions in their transactions (perm.go).
+	callerOf CallerFunc
+
 	// lim is the store's bound on one transaction; page sizes follow it.
 	lim fdbstore.TxnLimits
 
@@ -187,6 +192,43 @@ func Open(ctx context.Context, s fdbstore.Store, name string) (*FS, error) {
 		return nil, fmt.Errorf("filesystem %q: bad block size %d", name, f.sb.BlockSize)
 	}
 	return f, nil
+}
+
+// Names returns the names of the filesystems in the store (at most max),
+// in order: what an error about a missing one lists. It skips from one
+// filesystem's keys to the next, one short read each, instead of reading
+// them all.
+func Names(ctx context.Context, s fdbstore.Store, max int) ([]string, error) {
+	var names []string
+	err := s.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		names = names[:0]
+		base := tuple.Pack("hafs")
+		begin, end := base, fdbstore.PrefixEnd(base)
+		for len(names) < max {
+			kvs, err := fdbstore.Collect(tx.GetRange(begin, end, fdbstore.RangeOptions{Limit: 1}))
+			if err != nil || len(kvs) == 0 {
+				return err
+			}
+			elems, err := tuple.Unpack(kvs[0].Key)
+			name, ok := "", false
+			if err == nil && len(elems) >= 2 {
+				name, ok = elems[1].(string)
+			}
+			if !ok { // not a filesystem's key: step over it
+				begin = fdbstore.PrefixEnd(kvs[0].Key)
+				continue
+			}
+			k := newKeys(name)
+			if sb, err := tx.Get(k.superblock()); err != nil {
+				return err
+			} else if sb != nil {
+				names = append(names, name)
+			}
+			begin = fdbstore.PrefixEnd(k.prefix)
+		}
+		return nil
+	})
+	return names, err
 }
 
 // Superblock returns the filesystem's superblock.

@@ -103,7 +103,17 @@ func (f *FS) Lookup(ctx context.Context, dir uint64, name string) (*Attr, error)
 		return nil, syscall.ENAMETOOLONG
 	}
 	var a *Attr
+	_, strict := f.caller(ctx)
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		if strict {
+			p, err := f.dirTx(tx, dir)
+			if err != nil {
+				return err
+			}
+			if err := f.permit(ctx, p, MayExec); err != nil {
+				return err
+			}
+		}
 		var err error
 		_, a, err = f.lookupTx(tx, dir, name)
 		return err
@@ -147,6 +157,9 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 			return err
 		} else if v != nil {
 			return syscall.EEXIST
+		}
+		if err := f.permit(ctx, p, MayWrite|MayExec); err != nil {
+			return err
 		}
 		t := now()
 		a = &Attr{Ino: ino, Mode: n.Mode, Nlink: 1, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev,
@@ -206,6 +219,9 @@ func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, err
 			return err
 		} else if v != nil {
 			return syscall.EEXIST
+		}
+		if err := f.permit(ctx, p, MayWrite|MayExec); err != nil {
+			return err
 		}
 		t := now()
 		a.Nlink++
@@ -279,6 +295,9 @@ func (f *FS) Unlink(ctx context.Context, dir uint64, name string) error {
 		if a.IsDir() {
 			return syscall.EISDIR
 		}
+		if err := f.permitRemove(ctx, p, a); err != nil {
+			return err
+		}
 		t := now()
 		f.removeEntry(tx, dir, name, d)
 		p.Mtime, p.Ctime = t, t
@@ -318,6 +337,9 @@ func (f *FS) Rmdir(ctx context.Context, dir uint64, name string) error {
 		}
 		if !a.IsDir() {
 			return syscall.ENOTDIR
+		}
+		if err := f.permitRemove(ctx, p, a); err != nil {
+			return err
 		}
 		if ok, err := f.emptyDir(tx, a.Ino); err != nil {
 			return err

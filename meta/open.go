@@ -37,6 +37,9 @@ func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
 		if a, err = f.openable(tx, ino); err != nil {
 			return err
 		}
+		if err := f.permitOpen(ctx, a); err != nil {
+			return err
+		}
 		f.markOpen(tx, ino)
 		return nil
 	})
@@ -61,8 +64,10 @@ func (f *FS) CheckOpen(ctx context.Context, ino uint64) (*Attr, error) {
 	var a *Attr
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		var err error
-		a, err = f.openable(tx, ino)
-		return err
+		if a, err = f.openable(tx, ino); err != nil {
+			return err
+		}
+		return f.permitOpen(ctx, a)
 	})
 	return a, err
 }
@@ -82,6 +87,9 @@ func (f *FS) OpenByName(ctx context.Context, dir uint64, name string, want uint6
 		opened = false
 		var err error
 		if _, a, err = f.lookupTx(tx, dir, name); err != nil {
+			return err
+		}
+		if err := f.permitOpen(ctx, a); err != nil {
 			return err
 		}
 		if a.Ino == want {

@@ -70,6 +70,9 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 		if dst != nil && dst.Ino == src.Ino {
 			return nil // both names link the same inode: POSIX says do nothing
 		}
+		if err := f.permitRename(ctx, p, np, src, dst, newDir != dir); err != nil {
+			return err
+		}
 		if flags&RenameExchange != 0 {
 			if dst == nil {
 				return syscall.ENOENT

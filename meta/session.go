@@ -32,6 +32,9 @@ type SessionInfo struct {
 	Mountpoint string    `json:"mountpoint"`
 	Version    string    `json:"version"`
 	Start      time.Time `json:"start"`
+	// Metrics is the address the client serves /metrics and /healthz on,
+	// if any.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // SessionStatus is a session as an observer sees it.

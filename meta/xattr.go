@@ -26,10 +26,13 @@ func (f *FS) GetXattr(ctx context.Context, ino uint64, name string) ([]byte, err
 	}
 	var v []byte
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
-		if _, err := f.getAttr(tx, ino); err != nil {
+		a, err := f.getAttr(tx, ino)
+		if err != nil {
 			return err
 		}
-		var err error
+		if err := f.permitXattr(ctx, a, name, MayRead); err != nil {
+			return err
+		}
 		if v, err = tx.Get(f.k.xattr(ino, name)); err == nil && v == nil {
 			err = syscall.ENODATA
 		}
@@ -51,6 +54,9 @@ func (f *FS) SetXattr(ctx context.Context, ino uint64, name string, value []byte
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
+			return err
+		}
+		if err := f.permitXattr(ctx, a, name, MayWrite); err != nil {
 			return err
 		}
 		old, err := tx.Get(f.k.xattr(ino, name))
@@ -75,6 +81,9 @@ func (f *FS) RemoveXattr(ctx context.Context, ino uint64, name string) error {
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
 		if err != nil {
+			return err
+		}
+		if err := f.permitXattr(ctx, a, name, MayWrite); err != nil {
 			return err
 		}
 		if v, err := tx.Get(f.k.xattr(ino, name)); err != nil {

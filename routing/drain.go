@@ -22,7 +22,18 @@ const drainIdle = 250 * time.Millisecond
 // retries after, to out. The caller holds a session, so that its claims
 // are fenced and released like a mount's.
 func (r *Router) Drain(ctx context.Context, name string, out io.Writer) error {
+	return r.DrainWith(ctx, name, out, nil)
+}
+
+// Progress is told how much of a long job is done (the admin tool's
+// progress reporter).
+type Progress interface{ Add(n int64) }
+
+// DrainWith is Drain counting the jobs done on p (when not nil) instead of
+// redrawing its own line on out.
+func (r *Router) DrainWith(ctx context.Context, name string, out io.Writer, p Progress) error {
 	attempt := 0
+	prev := int64(-1)
 	for {
 		bl, err := r.m.Backlogs(ctx)
 		if err != nil {
@@ -36,9 +47,16 @@ func (r *Router) Drain(ctx context.Context, name string, out io.Writer) error {
 				pending = pending || b.Backfill
 			}
 		}
-		fmt.Fprintf(out, "\rdrain %s: %d jobs (%d bytes) left on the other sites   ", name, jobs, bytes)
+		if p == nil {
+			fmt.Fprintf(out, "\rdrain %s: %d jobs (%d bytes) left on the other sites   ", name, jobs, bytes)
+		} else if prev > jobs {
+			p.Add(prev - jobs)
+		}
+		prev = jobs
 		if jobs == 0 && !pending {
-			fmt.Fprintln(out)
+			if p == nil {
+				fmt.Fprintln(out)
+			}
 			return nil
 		}
 		did, err := r.drainRound(ctx, name, bl)

@@ -86,6 +86,9 @@ type siteConn struct {
 	// NaN until measured.
 	latency atomic.Uint64
 	healthy atomic.Bool
+	// lastErr is the last failure's message while the site is unhealthy:
+	// the reason hafs status gives.
+	lastErr atomic.Pointer[string]
 }
 
 func (s *siteConn) lat() float64 { return math.Float64frombits(s.latency.Load()) }
@@ -255,6 +258,8 @@ func (r *Router) call(ctx context.Context, sc *siteConn, op string, timed bool, 
 	default:
 		sc.br.Done(false)
 		sc.healthy.Store(false)
+		msg := err.Error()
+		sc.lastErr.Store(&msg)
 		r.met.failed(sc.Name, op)
 	}
 	r.met.request(sc.Name, op, d)
@@ -435,6 +440,8 @@ func (r *Router) String() string {
 type SiteInfo struct {
 	Site
 	Healthy bool
+	// Reason is the last failure while unhealthy.
+	Reason  string
 	Breaker BreakerState
 	// Latency is the moving average of measured latency; 0 until measured.
 	Latency time.Duration
@@ -450,8 +457,12 @@ func (r *Router) Sites() []SiteInfo {
 		if math.IsNaN(l) {
 			l = 0
 		}
-		out = append(out, SiteInfo{Site: s.Site, Healthy: s.healthy.Load(), Breaker: s.br.State(),
-			Latency: time.Duration(l * float64(time.Second)), Store: s.obj})
+		info := SiteInfo{Site: s.Site, Healthy: s.healthy.Load(), Breaker: s.br.State(),
+			Latency: time.Duration(l * float64(time.Second)), Store: s.obj}
+		if msg := s.lastErr.Load(); msg != nil && !info.Healthy {
+			info.Reason = *msg
+		}
+		out = append(out, info)
 	}
 	return out
 }

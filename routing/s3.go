@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -395,17 +396,42 @@ func (s *S3) wrap(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s %s: %w", op, where, err)
 	}
+	if noCredentials(err) {
+		return refusedError(fmt.Sprintf("%s %s: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "+
+			"or AWS_PROFILE (the site's --profile) naming a profile in ~/.aws/credentials", op, where))
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
 		// A HEAD has no body to name the reason: its 403 reads "Forbidden".
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed",
 			"AllAccessDisabled", "Forbidden":
-			return fmt.Errorf("%s %s: %w: %w: %s: %s", op, where, ErrUnavailable, ErrRefused, api.ErrorCode(), api.ErrorMessage())
+			return refusedError(fmt.Sprintf("%s %s: the site refused the credentials (%s): check AWS_ACCESS_KEY_ID "+
+				"and AWS_SECRET_ACCESS_KEY (or the profile), and that they may use the bucket", op, where, api.ErrorCode()))
 		}
 		return fmt.Errorf("%s %s: %w: %s: %s", op, where, ErrUnavailable, api.ErrorCode(), api.ErrorMessage())
 	}
 	return fmt.Errorf("%s %s: %w: %v", op, where, ErrUnavailable, err)
+}
+
+// refusedError is a site's refusal of this client, said in one line that
+// tells what to fix; it is ErrRefused and ErrUnavailable to errors.Is.
+type refusedError string
+
+func (e refusedError) Error() string { return string(e) }
+
+// Is makes the refusal both ErrRefused (mkfs and mount stop on it) and
+// ErrUnavailable (a running mount counts it as a failed site).
+func (e refusedError) Is(target error) bool { return target == ErrRefused || target == ErrUnavailable }
+
+// noCredentials reports the SDK finding no credentials anywhere in its
+// chain. It says so in a long message about the EC2 instance metadata
+// service (which OpenS3 turns off) and has no error type of its own for
+// it, so the words are matched.
+func noCredentials(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "get credentials") &&
+		(strings.Contains(msg, "failed to refresh cached credentials") || strings.Contains(msg, "no EC2 IMDS role found"))
 }
 
 func isCode(err error, code string) bool {

@@ -12,6 +12,7 @@ type SiteStatus struct {
 	Role          string  `json:"role"`
 	URL           string  `json:"-"`
 	Healthy       bool    `json:"healthy"`
+	Reason        string  `json:"reason,omitempty"` // why not healthy
 	Breaker       string  `json:"breaker"`
 	LatencyMS     float64 `json:"latency_ms"`
 	BacklogJobs   int64   `json:"backlog_jobs"`
@@ -39,7 +40,7 @@ func (r *Router) Status(ctx context.Context) ([]SiteStatus, error) {
 	}
 	var rows []SiteStatus
 	for _, s := range r.Sites() {
-		row := SiteStatus{Name: s.Name, Role: s.Role, URL: s.Site.String(), Healthy: s.Healthy,
+		row := SiteStatus{Name: s.Name, Role: s.Role, URL: s.Site.String(), Healthy: s.Healthy, Reason: s.Reason,
 			LatencyMS: float64(s.Latency.Microseconds()) / 1000}
 		row.Breaker = Closed.String()
 		if !s.Healthy {

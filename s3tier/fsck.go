@@ -86,7 +86,8 @@ func CheckSites(ctx context.Context, m ObjectIndex, sites []routing.SiteInfo, re
 // CheckObjects verifies that every referenced slice object exists with its
 // recorded length; with repair it turns references to lost objects into
 // holes. It returns the problems found and how many it fixed.
-func CheckObjects(ctx context.Context, m ObjectIndex, obj routing.ObjectStore, repair bool, out io.Writer) (problems, fixed int, err error) {
+// p, if not nil, counts the references checked.
+func CheckObjects(ctx context.Context, m ObjectIndex, obj routing.ObjectStore, repair bool, out io.Writer, p Progress) (problems, fixed int, err error) {
 	sizes := map[uint64]int64{}
 	err = obj.List(ctx, ObjectPrefix, func(o routing.Object) error {
 		if id, ok := ParseObjectKey(o.Key); ok {
@@ -103,6 +104,9 @@ func CheckObjects(ctx context.Context, m ObjectIndex, obj routing.ObjectStore, r
 			return nil
 		}
 		refs++
+		if p != nil {
+			p.Add(1)
+		}
 		size, ok := sizes[r.ID]
 		if ok && size == int64(r.Len) {
 			return nil

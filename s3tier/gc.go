@@ -31,7 +31,14 @@ type GCOptions struct {
 	DryRun bool
 	// Out gets what would be deleted; Progress a progress line per site.
 	Out, Progress io.Writer
+	// Count, if set, counts the objects listed, and Progress gets only
+	// each site's final line.
+	Count Progress
 }
+
+// Progress is told how much of a long job is done (the admin tool's
+// progress reporter).
+type Progress interface{ Add(n int64) }
 
 // GC drains the deletion queue, then lists every site against the
 // metadata and deletes, on that site, the slice objects nothing claims.
@@ -71,6 +78,10 @@ func gcSite(ctx context.Context, site routing.SiteInfo, known map[uint64]bool, c
 	var listed, unref, deleted int
 	var freed int64
 	progress := func(final bool) {
+		if o.Count != nil && !final {
+			o.Count.Add(1)
+			return
+		}
 		if final || listed%1000 == 0 {
 			fmt.Fprintf(o.Progress, "\rgc %s: %d objects listed, %d unreferenced, %d deleted (%d bytes)",
 				site.Name, listed, unref, deleted, freed)

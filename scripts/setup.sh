@@ -14,9 +14,11 @@ if [[ "${1:-}" == "--test" ]]; then
 	# iproute2 and util-linux (nsenter): the hosts of test/cluster;
 	# iptables: its partitions of some peers or one direction.
 	# litmus, rclone, chromium, curl and davfs2: the real clients the
-	# WebDAV gateway (hafs serve) is tested with.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables litmus rclone chromium curl davfs2)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables litmus rclone chromium curl mount.davfs)
+	# WebDAV gateway (hafs serve) is tested with. util-linux's mount and
+	# unshare: the mount helper's tests through mount(8); systemd:
+	# systemd-analyze verify of the unit.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables litmus rclone chromium curl davfs2 mount systemd)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables litmus rclone chromium curl mount.davfs unshare mount systemd-analyze)
 fi
 
 missing=()

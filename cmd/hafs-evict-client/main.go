@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:      "hafs-evict-client",
 		Usage:     "fence a client and release its locks",
 		UsageText: "hafs-evict-client [--store URL] [--name NAME] ID",
@@ -46,5 +46,9 @@ func main() {
 			fmt.Printf("evicted client %s: fenced; released %d locks and %d open-unlinked files\n", rep.Session, rep.Locks, rep.Orphans)
 			return nil
 		},
-	})
+	}, map[string][]string{"": {
+		"# find the client (its id, host, pid, mount point), then fence it",
+		"hafs-list-clients",
+		"hafs-evict-client 3f2a9c0d41b7e615",
+	}}))
 }

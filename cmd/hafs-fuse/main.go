@@ -2,16 +2,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,7 +27,20 @@ import (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	args := os.Args
+	if isMountHelper(args[0]) {
+		var fake bool
+		var err error
+		if args, fake, err = helperArgs(args); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", filepath.Base(os.Args[0]), err)
+			os.Exit(1)
+		}
+		if fake {
+			os.Exit(0) // mount -f: everything but the mount, which is all we do
+		}
+	}
+	notify := childNotifier()
+	cliutil.RunArgs(cliutil.Examples(&cli.App{
 		Name:      "hafs-fuse",
 		Usage:     "mount a HAFS filesystem",
 		UsageText: "hafs-fuse [--store URL] [--name NAME] [options] MOUNTPOINT",
@@ -37,160 +49,75 @@ func main() {
 			"on one machine or many, may mount the same filesystem: each is one client.\n" +
 			"Options may also be given fstab-style: -o ro,allow_other,attr_timeout=2s.",
 		Flags: append(cliutil.StoreFlags(),
-			&cli.DurationFlag{Name: "attr-timeout", Value: time.Second, Usage: "how long the kernel caches attributes"},
-			&cli.DurationFlag{Name: "entry-timeout", Value: time.Second, Usage: "how long the kernel caches names"},
-			&cli.DurationFlag{Name: "negative-timeout", Value: 0, Usage: "how long the kernel caches missing names"},
+			&cli.DurationFlag{Name: "attr-timeout", Value: time.Second, Usage: "how long the kernel caches attributes, as a `DURATION` (1s, 500ms)"},
+			&cli.DurationFlag{Name: "entry-timeout", Value: time.Second, Usage: "how long the kernel caches names, as a `DURATION`"},
+			&cli.DurationFlag{Name: "negative-timeout", Value: 0, Usage: "how long the kernel caches missing names, as a `DURATION`"},
 			&cli.BoolFlag{Name: "read-only", Usage: "mount read-only"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounter use the mount"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
-			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive"},
-			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks"},
+			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive, as a `DURATION`"},
+			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks, as a `DURATION`"},
 			&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:0", Usage: "serve /metrics, /healthz and /readyz on `ADDR` (empty: off; port 0: any free port, logged)"},
 			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
 			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
 			&cli.IntFlag{Name: "buffer-size", Value: 256, Usage: "write-back buffer limit across all files, in `MiB`"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},
-			&cli.StringSliceFlag{Name: "o", Usage: "mount options `key[=value],...` (ro, allow_other, debug, attr_timeout, entry_timeout, negative_timeout, store, name)"},
+			&cli.BoolFlag{Name: "background", Usage: "return once the mount serves, leaving it to a background process (as mount(8) expects)"},
+			&cli.StringFlag{Name: "log-file", Usage: "log to `FILE` (appended) instead of stderr, or syslog in the background"},
+			&cli.BoolFlag{Name: "strict-permissions", Usage: "also check permissions against the committed inode in each operation's transaction, so a chmod on one node holds at once on every node (costs a read per operation; see README)"},
+			&cli.BoolFlag{Name: "nonempty", Usage: "mount over a directory that holds files (hiding them until unmounted)"},
+			&cli.BoolFlag{Name: "sloppy", Hidden: true, Usage: "ignore unknown -o options (mount -s)"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount `OPTIONS`, key[=value],...: ro, allow_other, debug, store, name, attr_timeout, ... (every flag, with _ for -), and fstab words (defaults, _netdev, noauto, nofail, ...)"},
 		),
-		Action: run,
-	})
+		Action: func(c *cli.Context) error {
+			err := run(c, args, notify)
+			notify.failed(err)
+			return err
+		},
+	}, map[string][]string{"": {
+		"# mount the default filesystem of the default store in the foreground",
+		"hafs-fuse /mnt/hafs",
+		"",
+		"# mount from an etcd cluster, return once mounted (as mount(8) does)",
+		"hafs-fuse --store etcd://10.0.0.1:2379,10.0.0.2:2379/hafs --background /mnt/hafs",
+		"",
+		"# fstab-style options, a log file, and other users allowed in",
+		"hafs-fuse /mnt/hafs -o allow_other,attr_timeout=2s,log_file=/var/log/hafs.log",
+		"",
+		"# the same through mount(8) and /etc/fstab (make install adds mount.hafs)",
+		"mount -t hafs sqlite:///var/lib/hafs/meta.db /mnt/hafs -o name=default,allow_other",
+		"sqlite:///var/lib/hafs/meta.db /mnt/hafs hafs _netdev,allow_other 0 0",
+	}}), args)
 }
 
-// settings are the mount's options after flags and -o are merged.
-type settings struct {
-	store, name                 string
-	attrTTL, entryTTL, negTTL   time.Duration
-	readOnly, allowOther, debug bool
-}
-
-func parseSettings(c *cli.Context) (settings, error) {
-	s := settings{
-		store: c.String("store"), name: c.String("name"),
-		attrTTL: c.Duration("attr-timeout"), entryTTL: c.Duration("entry-timeout"), negTTL: c.Duration("negative-timeout"),
-		readOnly: c.Bool("read-only"), allowOther: c.Bool("allow-other"), debug: c.Bool("debug"),
-	}
-	for _, group := range c.StringSlice("o") {
-		for _, opt := range strings.Split(group, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(opt), "=")
-			var err error
-			switch k {
-			case "", "rw", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "exec", "noexec", "suid", "nosuid", "dev", "nodev":
-				// fstab and mount(8) words that need nothing from us.
-			case "ro":
-				s.readOnly = true
-			case "allow_other":
-				s.allowOther = true
-			case "debug":
-				s.debug = true
-			case "store":
-				s.store = v
-			case "name":
-				s.name = v
-			case "attr_timeout":
-				s.attrTTL, err = parseTTL(v)
-			case "entry_timeout":
-				s.entryTTL, err = parseTTL(v)
-			case "negative_timeout":
-				s.negTTL, err = parseTTL(v)
-			default:
-				return s, fmt.Errorf("unknown mount option %q", k)
-			}
-			if err != nil {
-				return s, fmt.Errorf("mount option %s: %w", k, err)
-			}
-		}
-	}
-	return s, nil
-}
-
-// parseTTL accepts a Go duration or plain seconds, as fstab users write.
-func parseTTL(v string) (time.Duration, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return d, nil
-	}
-	var secs float64
-	if _, err := fmt.Sscanf(v, "%g", &secs); err != nil || secs < 0 {
-		return 0, fmt.Errorf("bad duration %q", v)
-	}
-	return time.Duration(secs * float64(time.Second)), nil
-}
-
-// checkMountpoint refuses a missing, non-directory or already mounted path,
-// and returns it absolute with symlinks resolved: the kernel mounts on the
-// directory a symlink leads to, and the mount table lists that one.
-func checkMountpoint(mnt string) (string, error) {
-	abs, err := filepath.Abs(mnt)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("mount point %s does not exist", abs)
-	case err != nil:
-		return "", fmt.Errorf("mount point %s: %w", abs, errors.Unwrap(err))
-	case !st.IsDir():
-		return "", fmt.Errorf("mount point %s is not a directory", abs)
-	}
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return "", fmt.Errorf("mount point: %w", err)
-	}
-	if mounted, err := isMountpoint(abs); err != nil {
-		return "", err
-	} else if mounted {
-		return "", fmt.Errorf("mount point %s is already mounted", abs)
-	}
-	return abs, nil
-}
-
-// isMountpoint reports whether path is the mount point of a mounted
-// filesystem, per /proc/self/mountinfo.
-func isMountpoint(path string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == path {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// unescapeMount undoes the octal escapes of spaces and such in mountinfo.
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func run(c *cli.Context) error {
+func run(c *cli.Context, args []string, notify *notifier) error {
 	set, mnt, err := prepare(c)
 	if err != nil {
 		return err
 	}
+	if c.Bool("background") && notify == nil {
+		return daemonize(args, c.String("log-file"))
+	}
+	log, closeLog, err := newLogger(c.String("log-file"), notify != nil)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	release, err := claimMountpoint(mnt, c.Bool("nonempty"))
+	if err != nil {
+		return err
+	}
+	defer release()
 	m, store, err := cliutil.OpenFS(c)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if c.Bool("strict-permissions") {
+		m.SetStrictPermissions(hfs.CallerOf)
+	}
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	// SIGINT and SIGTERM are caught from before the session exists, so that
 	// one arriving while mounting still ends in a clean unmount. Killed by
 	// its default action then, the process would hang for good: go-fuse
@@ -199,12 +126,45 @@ func run(c *cli.Context) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	host, _ := os.Hostname()
-	err = m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: mnt,
-		Version: cliutil.Version}, log)
+	// The metrics address is taken first, to be recorded in the session
+	// (hafs-list-clients shows it); it serves once the data path exists.
+	metricsL, err := cliutil.ListenMetrics(c.String("metrics"))
 	if err != nil {
 		return err
 	}
+	metricsAddr := ""
+	if metricsL != nil {
+		defer metricsL.Close()
+		metricsAddr = metricsL.Addr().String()
+	}
+	host, _ := os.Hostname()
+	err = m.StartSession(c.Context, meta.SessionInfo{Hostname: host, Pid: os.Getpid(), Mountpoint: mnt,
+		Version: cliutil.Version, Metrics: metricsAddr}, log)
+	if err != nil {
+		return err
+	}
+	return serve(c, mounting{set: set, mnt: mnt, m: m, log: log, sig: sig, metrics: metricsL,
+		release: release, notify: notify})
+}
+
+// mounting is what run has set up for serve: the settings, the mount
+// point (claimed until release), the filesystem with this client's
+// session started, and where to report.
+type mounting struct {
+	set     settings
+	mnt     string
+	m       *meta.FS
+	log     *slog.Logger
+	sig     chan os.Signal
+	metrics net.Listener
+	release func()
+	notify  *notifier
+}
+
+// serve builds the data path, mounts, and serves until unmounted; it ends
+// the session on every way out.
+func serve(c *cli.Context, mt mounting) error {
+	set, mnt, m, log := mt.set, mt.mnt, mt.m, mt.log
 	sessCtx, stopSession := context.WithCancel(context.Background())
 	defer stopSession()
 	go m.KeepAlive(sessCtx, c.Duration("heartbeat"), c.Duration("session-expiry"), log)
@@ -224,7 +184,7 @@ func run(c *cli.Context) error {
 	}
 	var mounted atomic.Bool
 	health := healthCheck(m, data)
-	metricsAddr, stopMetrics, err := cliutil.ServeMetrics(c.String("metrics"), health, mounted.Load, log, collectors...)
+	metricsAddr, stopMetrics, err := cliutil.ServeMetricsOn(mt.metrics, health, mounted.Load, log, collectors...)
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return err
@@ -242,16 +202,18 @@ func run(c *cli.Context) error {
 	}
 	defer stopProfile()
 	server, err := gofs.Mount(mnt, root, opts)
+	mt.release()
 	if err != nil {
 		_ = m.EndSession(context.Background())
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	mounted.Store(true)
+	mt.notify.ready()
 	log.Info("mounted", "fs", set.name, "store", set.store, "mountpoint", mnt, "session", m.SessionID(),
 		"metrics", metricsAddr)
 
 	go func() {
-		<-sig
+		<-mt.sig
 		unmount(server, mnt, log)
 	}()
 	server.Wait()
@@ -283,6 +245,19 @@ func prepare(c *cli.Context) (set settings, mnt string, err error) {
 	mnt, err = checkMountpoint(c.Args().First())
 	if err != nil {
 		return set, "", err
+	}
+	if err := checkEmpty(mnt, c.Bool("nonempty")); err != nil {
+		return set, "", err
+	}
+	for _, f := range []string{"mem-cache-size", "cache-size", "buffer-size"} {
+		if c.Int(f) < 0 {
+			return set, "", fmt.Errorf("--%s %d: a size in MiB cannot be negative", f, c.Int(f))
+		}
+	}
+	for f, d := range map[string]time.Duration{"attr-timeout": set.attrTTL, "entry-timeout": set.entryTTL, "negative-timeout": set.negTTL} {
+		if d < 0 {
+			return set, "", fmt.Errorf("--%s %v: a timeout cannot be negative", f, d)
+		}
 	}
 	if c.Duration("heartbeat") <= 0 || c.Duration("session-expiry") <= c.Duration("heartbeat") {
 		return set, "", errors.New("--session-expiry must be longer than --heartbeat, and both positive")

@@ -25,17 +25,19 @@ type client struct {
 	SinceHeartbeatS float64 `json:"since_heartbeat_s"`
 	Heartbeats      uint64  `json:"heartbeats"`
 	Locks           int     `json:"locks"`
+	Metrics         string  `json:"metrics"` // its /metrics and /healthz address
 }
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:      "hafs-list-clients",
 		Usage:     "list the clients mounting a HAFS filesystem",
 		UsageText: "hafs-list-clients [--store URL] [--name NAME] [--json]",
 		Description: "Prints one row per registered client session: id, hostname, pid, mount point,\n" +
-			"version, age, seconds since its last heartbeat and locks held. Ages come from\n" +
-			"the clients' own wall clocks and are for display; liveness is decided by\n" +
-			"heartbeat progress, never by comparing clocks.",
+			"version, age, seconds since its last heartbeat, locks held and the address of its\n" +
+			"/metrics and /healthz endpoints. Ages come from the clients' own wall clocks and\n" +
+			"are for display; liveness is decided by heartbeat progress, never by comparing\n" +
+			"clocks.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print a JSON array"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			sessions, err := m.Sessions(c.Context)
@@ -51,7 +53,7 @@ func main() {
 			for i, ss := range sessions {
 				rows = append(rows, client{ID: ss.ID, Hostname: ss.Hostname, Pid: ss.Pid, Mountpoint: ss.Mountpoint,
 					Version: ss.Version, AgeS: secs(now.Sub(ss.Start)), SinceHeartbeatS: secs(now.Sub(ss.LastBeat)),
-					Heartbeats: ss.Beats, Locks: counts[i]})
+					Heartbeats: ss.Beats, Locks: counts[i], Metrics: ss.Metrics})
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
@@ -59,14 +61,24 @@ func main() {
 				return enc.Encode(rows)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tHOSTNAME\tPID\tMOUNTPOINT\tVERSION\tAGE\tHEARTBEAT\tLOCKS")
+			fmt.Fprintln(w, "ID\tHOSTNAME\tPID\tMOUNTPOINT\tVERSION\tAGE\tHEARTBEAT\tLOCKS\tMETRICS")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%.0fs\t%.1fs ago\t%d\n", r.ID, r.Hostname, r.Pid, r.Mountpoint,
-					r.Version, r.AgeS, r.SinceHeartbeatS, r.Locks)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%.0fs\t%.1fs ago\t%d\t%s\n", r.ID, r.Hostname, r.Pid, r.Mountpoint,
+					r.Version, r.AgeS, r.SinceHeartbeatS, r.Locks, orNone(r.Metrics))
 			}
 			return w.Flush()
 		}),
-	})
+	}, map[string][]string{"": {
+		"hafs-list-clients",
+		"hafs-list-clients --store etcd://10.0.0.1:2379/hafs --name projects --json",
+	}}))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func secs(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }

@@ -25,7 +25,7 @@ const (
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:      "hafs-mkfs",
 		Usage:     "create a HAFS filesystem",
 		UsageText: "hafs-mkfs [--store URL] [--name NAME] [--force] [--bucket ENDPOINT/BUCKET[/PREFIX] | file:///DIR | none]",
@@ -112,7 +112,16 @@ func main() {
 			}
 			return nil
 		},
-	})
+	}, map[string][]string{"": {
+		"# a filesystem in the default embedded store, all data in it",
+		"hafs-mkfs",
+		"",
+		"# large files in a bucket; credentials from the environment",
+		"AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... hafs-mkfs --bucket http://127.0.0.1:9000/hafs",
+		"",
+		"# a second filesystem, named, on an etcd cluster",
+		"hafs-mkfs --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/hafs --name projects",
+	}}))
 }
 
 // defaultBucket returns the object store hafs-mkfs records: the --bucket

@@ -10,19 +10,20 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/cmd/internal/progress"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/s3tier"
 )
 
 func main() {
-	cliutil.Run(&cli.App{
+	cliutil.Run(cliutil.Examples(&cli.App{
 		Name:  "hafs",
 		Usage: "administer a HAFS filesystem",
 		Description: "Every subcommand takes --store URL and --name NAME (or HAFS_STORE and\n" +
 			"HAFS_NAME in the environment). Object store credentials come from the\n" +
 			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
-		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand(), serveCommand()},
-	})
+		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand(), serveCommand(), benchCommand()},
+	}, examples))
 }
 
 func fsckCommand() *cli.Command {
@@ -54,7 +55,9 @@ func fsckCommand() *cli.Command {
 				return err
 			}
 			if obj != nil {
-				n, fixed, err := s3tier.CheckObjects(ctx, m, obj, c.Bool("repair"), os.Stdout)
+				bar := progress.New(os.Stderr, "fsck: object references checked", 0)
+				n, fixed, err := s3tier.CheckObjects(ctx, m, obj, c.Bool("repair"), os.Stdout, bar)
+				bar.Done()
 				if err != nil {
 					return err
 				}
@@ -83,7 +86,7 @@ func gcCommand() *cli.Command {
 			"claims and is older than --grace (so an upload that is just committing is\n" +
 			"never touched). --dry-run prints what it would delete and deletes nothing.",
 		Flags: append(cliutil.StoreFlags(),
-			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this"},
+			&cli.DurationFlag{Name: "grace", Value: time.Hour, Usage: "only objects older than this `DURATION`"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "list, do not delete"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
 			ctx := c.Context
@@ -94,8 +97,10 @@ func gcCommand() *cli.Command {
 			if obj == nil {
 				return errors.New("this filesystem keeps all data in the metadata store: nothing to collect")
 			}
+			bar := progress.New(os.Stderr, "gc: objects listed", 0)
+			defer bar.Done()
 			return s3tier.GC(ctx, m, obj, s3tier.GCOptions{Grace: c.Duration("grace"), DryRun: c.Bool("dry-run"),
-				Out: os.Stdout, Progress: os.Stderr})
+				Out: os.Stdout, Progress: os.Stderr, Count: bar})
 		}),
 	}
 }

@@ -33,7 +33,7 @@ func policyCommand() *cli.Command {
 					&cli.StringFlag{Name: "pattern", Required: true, Usage: "path `GLOB` or prefix/"},
 					&cli.StringFlag{Name: "ops", Required: true, Usage: "comma-separated `OPS`: read, write, delete"},
 					&cli.StringFlag{Name: "roles", Required: true, Usage: "comma-separated `ROLES` in order: primary, burst, backup"},
-					&cli.IntFlag{Name: "priority", Usage: "higher wins among matching rules"}),
+					&cli.IntFlag{Name: "priority", Usage: "rule priority `N`: the highest among matching rules wins"}),
 				Action: policyAdd,
 			},
 			{

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/cmd/internal/progress"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
@@ -206,7 +207,20 @@ func siteRemove(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.Drain(ctx, name, os.Stderr); err != nil {
+		bl, err := m.Backlogs(ctx)
+		if err != nil {
+			return err
+		}
+		var total int64
+		for site, b := range bl {
+			if site != name {
+				total += b.Jobs
+			}
+		}
+		bar := progress.New(os.Stderr, "drain "+name+": copy jobs", total)
+		err = r.DrainWith(ctx, name, os.Stderr, bar)
+		bar.Done()
+		if err != nil {
 			return err
 		}
 	}
@@ -233,39 +247,70 @@ func siteReport(ctx context.Context, m *meta.FS) ([]routing.SiteStatus, error) {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "show every site's health, breaker, latency and replication backlog",
-		UsageText: "hafs status [--json]",
+		Usage:     "show whether the filesystem is healthy, and every site's health, breaker, latency and replication backlog",
+		UsageText: "hafs status [--store URL] [--name NAME] [--json]",
 		Description: "Probes each site from here and reads the replication queues from the store,\n" +
-			"so it works with no mount running. Exits 1 when a primary site is unhealthy.",
+			"so it works with no mount running. Prints \"healthy true\", or \"healthy false\"\n" +
+			"with the reason, and exits 1 when a primary site is unhealthy. A filesystem\n" +
+			"without a bucket keeps every body in the store: it has no sites to check.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print one JSON object"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
-			rows, err := siteReport(c.Context, m)
+			var rows []routing.SiteStatus
+			r, err := cliutil.OpenRouter(c.Context, m, nil)
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				if err := printJSON(map[string]any{"sites": rows}); err != nil {
-					return err
-				}
-			} else {
-				w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "SITE\tROLE\tHEALTHY\tBREAKER\tLATENCY\tBACKLOG JOBS\tBACKLOG BYTES\tOLDEST JOB")
-				for _, r := range rows {
-					fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%.1f ms\t%d\t%d\t%.0f s\n", r.Name, r.Role, r.Healthy, r.Breaker,
-						r.LatencyMS, r.BacklogJobs, r.BacklogBytes, r.OldestJobAgeS)
-				}
-				if err := w.Flush(); err != nil {
+			if r != nil {
+				if rows, err = r.Status(c.Context); err != nil {
 					return err
 				}
 			}
+			reason := ""
 			for _, r := range rows {
-				if r.Role == routing.RolePrimary && !r.Healthy {
-					return fmt.Errorf("primary site %s is unhealthy", r.Name)
+				if r.Role == routing.RolePrimary && !r.Healthy && reason == "" {
+					reason = fmt.Sprintf("primary site %s is unhealthy: %s", r.Name, orUnknown(r.Reason))
 				}
+			}
+			if c.Bool("json") {
+				if err := printJSON(map[string]any{"healthy": reason == "", "reason": reason, "sites": rows}); err != nil {
+					return err
+				}
+			} else if err := printStatus(c.String("name"), reason, rows); err != nil {
+				return err
+			}
+			if reason != "" {
+				return errors.New(reason)
 			}
 			return nil
 		}),
 	}
+}
+
+// printStatus prints the status as text: the verdict, then the sites.
+func printStatus(name, reason string, rows []routing.SiteStatus) error {
+	if reason == "" {
+		fmt.Printf("filesystem %s: healthy true\n", name)
+	} else {
+		fmt.Printf("filesystem %s: healthy false (%s)\n", name, reason)
+	}
+	if len(rows) == 0 {
+		fmt.Println("no sites: every file body lives in the metadata store")
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SITE\tROLE\tHEALTHY\tBREAKER\tLATENCY\tBACKLOG JOBS\tBACKLOG BYTES\tOLDEST JOB\tREASON")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%.1f ms\t%d\t%d\t%.0f s\t%s\n", r.Name, r.Role, r.Healthy, r.Breaker,
+			r.LatencyMS, r.BacklogJobs, r.BacklogBytes, r.OldestJobAgeS, r.Reason)
+	}
+	return w.Flush()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "no answer"
+	}
+	return s
 }
 
 func printJSON(v any) error {

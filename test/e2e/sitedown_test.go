@@ -48,7 +48,7 @@ func TestS3MountRefusedCredentials(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
 	dir := PublicTempDir(t)
 	r := runBinary(t, FuseBinary, append(fs.storeArgs(), dir)...)
-	wantOneLineError(t, FuseBinary, r, "refuses this client")
+	wantOneLineError(t, FuseBinary, r, "refused the credentials")
 	if mounted, err := isFUSEMount(dir); err != nil || mounted {
 		t.Errorf("%s is mounted (%v) after a refused mount", dir, err)
 	}

@@ -158,7 +158,12 @@ func status(t testing.TB, fs *FS) (map[string]statusRow, error) {
 	for _, r := range doc.Sites {
 		keys := make([]string, 0, len(r))
 		for k := range r {
-			keys = append(keys, k)
+			if k != "reason" { // only while unhealthy
+				keys = append(keys, k)
+			}
+		}
+		if reason, _ := r["reason"].(string); r["healthy"] == false && reason == "" {
+			t.Errorf("hafs status --json: unhealthy site %v without a reason", r["name"])
 		}
 		sort.Strings(keys)
 		if !slices.Equal(keys, want) {

@@ -5,6 +5,7 @@ package cliutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,14 +24,18 @@ var Version = "0.1.0-dev"
 func StoreFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "store", Value: storeurl.Default, EnvVars: []string{"HAFS_STORE"},
-			Usage: "metadata store `URL`: sqlite:///path/meta.db or fdb:///path/fdb.cluster"},
+			Usage: "metadata store `URL`: sqlite:///path/meta.db, etcd://HOST:2379,.../PREFIX or fdb:///path/fdb.cluster"},
 		&cli.StringFlag{Name: "name", Value: "default", EnvVars: []string{"HAFS_NAME"},
 			Usage: "filesystem `NAME` within the store"},
 	}
 }
 
-// OpenStore opens the store named by --store.
+// OpenStore opens the store named by --store. An empty one is a mistake
+// (an unset variable in a script, say), not a wish for the default.
 func OpenStore(c *cli.Context, create bool) (fdbstore.Store, error) {
+	if strings.TrimSpace(c.String("store")) == "" {
+		return nil, fmt.Errorf("--store is empty: give a store URL such as %s (or leave --store out for that default)", storeurl.Default)
+	}
 	return storeurl.Open(c.Context, c.String("store"), storeurl.Options{Create: create})
 }
 
@@ -41,6 +46,9 @@ func OpenFS(c *cli.Context) (*meta.FS, fdbstore.Store, error) {
 		return nil, nil, err
 	}
 	m, err := meta.Open(c.Context, s, c.String("name"))
+	if errors.Is(err, meta.ErrNoFS) {
+		err = noSuchFS(c, s)
+	}
 	if err != nil {
 		s.Close()
 		return nil, nil, err
@@ -48,12 +56,36 @@ func OpenFS(c *cli.Context) (*meta.FS, fdbstore.Store, error) {
 	return m, s, nil
 }
 
-// Run runs app and exits: 0 on success, 1 with a one-line error otherwise.
-// An app without subcommands takes its flags after its arguments too (see
-// FlagsFirst).
-func Run(app *cli.App) {
-	app.Version = Version
+// noSuchFS says that --name names no filesystem in the store, and which
+// ones it holds.
+func noSuchFS(c *cli.Context, s fdbstore.Store) error {
+	name := c.String("name")
+	names, err := meta.Names(c.Context, s, 20)
+	switch {
+	case err != nil:
+		return fmt.Errorf("filesystem %q: %w (create it with hafs-mkfs --name %s)", name, meta.ErrNoFS, name)
+	case len(names) == 0:
+		return fmt.Errorf("filesystem %q: %w: the store %s holds none (create one with hafs-mkfs)", name, meta.ErrNoFS, c.String("store"))
+	}
+	return fmt.Errorf("filesystem %q: %w; the store holds: %s (choose one with --name, or create it with hafs-mkfs --name %s)",
+		name, meta.ErrNoFS, strings.Join(names, ", "), name)
+}
+
+// Run runs app on the process's arguments and exits: 0 on success, 1 with
+// a one-line error otherwise. An app without subcommands takes its flags
+// after its arguments too (see FlagsFirst).
+func Run(app *cli.App) { RunArgs(app, os.Args) }
+
+// RunArgs is Run with the arguments given (args[0] is the program): for a
+// binary that rewrites its command line first, as a mount helper does.
+func RunArgs(app *cli.App, args []string) {
+	app.Version = VersionLine()
 	app.EnableBashCompletion = false
+	if len(app.Commands) == 0 {
+		// A binary without subcommands has no help command: `hafs-fuse
+		// help` mounts a directory called help, as it says.
+		app.HideHelpCommand = true
+	}
 	app.UseShortOptionHandling = true
 	app.ExitErrHandler = func(*cli.Context, error) {}
 	// A mistyped flag or value gets the same one-line error, not the whole
@@ -61,7 +93,6 @@ func Run(app *cli.App) {
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("%w (see --help)", err)
 	}
-	args := os.Args
 	if len(app.Commands) == 0 {
 		args = FlagsFirst(args, app.Flags)
 	} else {

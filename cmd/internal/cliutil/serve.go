@@ -22,13 +22,38 @@ type Health func(ctx context.Context) error
 // ready returns true). It returns the address it listens on and a function
 // that stops the server; an empty addr serves nothing.
 func ServeMetrics(addr string, health Health, ready func() bool, log *slog.Logger, cs ...prometheus.Collector) (string, func(), error) {
+	l, err := ListenMetrics(addr)
+	if err != nil || l == nil {
+		return "", func() {}, err
+	}
+	return ServeMetricsOn(l, health, ready, log, cs...)
+}
+
+// ListenMetrics opens the metrics address, so that a mount knows it (to
+// record in its session) before it has anything to serve; nil when addr
+// is empty.
+func ListenMetrics(addr string) (net.Listener, error) {
 	if addr == "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// ServeMetricsOn is ServeMetrics on a listener from ListenMetrics (nil:
+// nothing to serve).
+func ServeMetricsOn(l net.Listener, health Health, ready func() bool, log *slog.Logger, cs ...prometheus.Collector) (string, func(), error) {
+	if l == nil {
 		return "", func() {}, nil
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
+			l.Close()
 			return "", nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
@@ -50,10 +75,6 @@ func ServeMetrics(addr string, health Health, ready func() bool, log *slog.Logge
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("metrics address %s: %w", addr, err)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
