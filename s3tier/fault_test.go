@@ -48,6 +48,8 @@ type fakeMeta struct {
 
 func (m *fakeMeta) Layout() *meta.DataLayout { return &m.layout }
 
+func (m *fakeMeta) Fenced() bool { return false }
+
 func (m *fakeMeta) Write(ctx context.Context, ino uint64, off int64, data []byte) (*meta.Attr, error) {
 	m.log.add("inline-write")
 	return nil, meta.ErrNeedSlices
