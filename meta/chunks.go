@@ -226,6 +226,15 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 			tx.Add(f.k.stat("bytes"), end-int64(a.Size))
 			a.Size = uint64(end)
 		}
+		var written uint64
+		for _, w := range writes {
+			if w.Slice.ID != 0 {
+				written += uint64(w.Slice.Len)
+			}
+		}
+		if err := f.setAlloc(tx, a, a.Alloc+written); err != nil {
+			return err
+		}
 		t := now()
 		a.Mtime, a.Ctime = t, t
 		f.putAttr(tx, a)

@@ -146,6 +146,9 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 		} else if v != nil {
 			return syscall.EEXIST
 		}
+		if err := f.checkInodes(tx); err != nil {
+			return err
+		}
 		t := now()
 		a = &Attr{Ino: ino, Mode: n.Mode, Nlink: 1, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev,
 			Atime: t, Mtime: t, Ctime: t, Target: n.Target}
@@ -258,6 +261,7 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	}
 	tx.Add(f.k.stat("inodes"), -1)
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
+	tx.Add(f.k.stat("alloc"), -int64(a.Alloc))
 }
 
 // Unlink removes name (not a directory) from dir.

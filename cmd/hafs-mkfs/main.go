@@ -38,7 +38,9 @@ func main() {
 			"The bucket is created if missing and must accept a probe object (put, get,\n" +
 			"delete) first. Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID\n" +
 			"and AWS_SECRET_ACCESS_KEY, or --profile in ~/.aws/credentials); they are never\n" +
-			"stored. Without --bucket all data stays in the metadata store.",
+			"stored. Without --bucket all data stays in the metadata store.\n\n" +
+			"--capacity and --inodes bound the filesystem (writes past them fail with\n" +
+			"ENOSPC; df shows them); hafs config changes them later.",
 		Flags: append(cliutil.StoreFlags(),
 			&cli.BoolFlag{Name: "force", Usage: "erase an existing filesystem of the same name first"},
 			&cli.StringFlag{Name: "bucket", Usage: "object store for large bodies: `ENDPOINT/BUCKET[/PREFIX]`"},
@@ -48,12 +50,24 @@ func main() {
 			&cli.IntFlag{Name: "chunk-size", Value: defaultChunk, Usage: "`BYTES` of a file per slice list"},
 			&cli.IntFlag{Name: "block-size", Value: defaultBlock, Usage: "largest object, in `BYTES`"},
 			&cli.IntFlag{Name: "page-size", Value: defaultPage, Usage: "checksum unit, in `BYTES`"},
+			&cli.StringFlag{Name: "capacity", Usage: "the filesystem's size, `SIZE` such as 100G (default: the embedded store's disk, or unbounded with a bucket)"},
+			&cli.Int64Flag{Name: "inodes", Usage: "most files and directories, `N` (default: no limit)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
 			opts := meta.MkfsOptions{Force: c.Bool("force")}
+			if s := c.String("capacity"); s != "" {
+				n, err := cliutil.ParseSize(s)
+				if err != nil {
+					return fmt.Errorf("--capacity: %w", err)
+				}
+				opts.Limits.Capacity = n
+			}
+			if opts.Limits.Inodes = c.Int64("inodes"); opts.Limits.Inodes < 0 {
+				return fmt.Errorf("--inodes %d: must not be negative", opts.Limits.Inodes)
+			}
 			if b := c.String("bucket"); b != "" {
 				site, err := routing.ParseBucketURL(b)
 				if err != nil {

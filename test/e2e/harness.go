@@ -175,6 +175,8 @@ type FSOptions struct {
 	// Store, when set, is the store URL to make the filesystem in, instead
 	// of a fresh one from test/teststore.
 	Store string
+	// MkfsArgs are added to hafs-mkfs's arguments (--capacity, --inodes).
+	MkfsArgs []string
 }
 
 // FS is a filesystem created by hafs-mkfs in a fresh embedded store.
@@ -197,6 +199,7 @@ func NewFS(t testing.TB, opts FSOptions) *FS {
 	if opts.Bucket != "" {
 		args = append(args, "--bucket", opts.Bucket)
 	}
+	args = append(args, opts.MkfsArgs...)
 	mkfs := exec.Command(Binary(t, MkfsBinary), args...)
 	mkfs.Env = append(os.Environ(), fs.Env...)
 	out, err := mkfs.CombinedOutput()
