@@ -73,6 +73,7 @@ func (f *FS) readTx(tx fdbstore.ReadTx, a *Attr, off int64, n int) ([]byte, erro
 // write is split into transactions of at most maxWriteTx bytes, each one
 // whole: a crash leaves a prefix of the write, never a torn block.
 func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if off < 0 {
 		return nil, syscall.EINVAL
 	}
@@ -227,6 +228,9 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 	}
 	if mode&FallocPunchHole != 0 && mode&FallocKeepSize == 0 {
 		return syscall.EINVAL
+	}
+	if mode&FallocPunchHole == 0 {
+		ctx = fdbstore.Growing(ctx)
 	}
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)

@@ -125,6 +125,7 @@ func (f *FS) removeEntry(tx fdbstore.Tx, dir uint64, name string, d dent) {
 // Create makes a new inode of any type (file, directory, symlink, device,
 // fifo, socket) named name in dir.
 func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -185,6 +186,7 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 
 // Link adds name in dir as a new hard link to ino.
 func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if err := checkName(name); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore"
 	hfs "github.com/hafs/hafs/fs"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/s3tier"
@@ -299,12 +300,18 @@ func checkDevFuse() error {
 	return f.Close()
 }
 
-// healthCheck is the mount's health endpoint: unhealthy once fenced, or
-// while the data path's primary sites do not answer.
+// healthCheck is the mount's health endpoint: unhealthy once fenced, while
+// the metadata store is full, or while the data path's primary sites do
+// not answer.
 func healthCheck(m *meta.FS, data *s3tier.Tier) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if m.Fenced() {
 			return errors.New("this client was evicted or its session expired; remount")
+		}
+		if fr, ok := m.Store().(fdbstore.FullReporter); ok {
+			if full, why := fr.Full(); full {
+				return errors.New(why)
+			}
 		}
 		return data.Health(ctx)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
@@ -239,12 +240,28 @@ func statusCommand() *cli.Command {
 			"so it works with no mount running. Exits 1 when a primary site is unhealthy.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print one JSON object"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
+			full, why := false, ""
+			if fr, ok := m.Store().(fdbstore.FullReporter); ok {
+				full, why = fr.Full()
+			}
+			if !c.Bool("json") {
+				if full {
+					fmt.Println(why)
+				} else {
+					fmt.Println("store: ok")
+				}
+			}
+			if full {
+				defer func() {
+					fmt.Fprintln(os.Stderr, "the metadata store is full: free space (rm, truncate) or grow its disk")
+				}()
+			}
 			rows, err := siteReport(c.Context, m)
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
-				if err := printJSON(map[string]any{"sites": rows}); err != nil {
+				if err := printJSON(map[string]any{"sites": rows, "store_full": full, "store_full_reason": why}); err != nil {
 					return err
 				}
 			} else {
@@ -262,6 +279,9 @@ func statusCommand() *cli.Command {
 				if r.Role == routing.RolePrimary && !r.Healthy {
 					return fmt.Errorf("primary site %s is unhealthy", r.Name)
 				}
+			}
+			if full {
+				return errors.New(why)
 			}
 			return nil
 		}),

@@ -12,3 +12,5 @@ func checkWritableDir(string) error { return nil }
 func (s *Store) DiskSpace() (total, free uint64, err error) {
 	return 0, 0, errors.New("disk space: not supported on this system")
 }
+
+func diskFree(string) (uint64, error) { return 0, errors.New("not supported on this system") }

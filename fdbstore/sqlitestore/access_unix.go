@@ -25,3 +25,12 @@ func (s *Store) DiskSpace() (total, free uint64, err error) {
 	}
 	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
 }
+
+// diskFree returns the bytes free to unprivileged writers on path's disk.
+func diskFree(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(path), &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
