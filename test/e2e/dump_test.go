@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,9 +14,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/s3tier"
 	"github.com/hafs/hafs/test/etcd"
 	"github.com/hafs/hafs/test/minio"
 )
@@ -177,4 +183,58 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 	}
 	wantContent(t, filepath.Join(b.Dir, "a/b/sliced"), big)
 	b.Unmount(t)
+}
+
+// TestMetadataBackup: a mount with --backup-interval puts gzip-compressed
+// dumps into the primary bucket and keeps the newest --backup-keep; the
+// newest loads into a fresh store as a filesystem that has the files
+// written before it, fsck-clean.
+func TestMetadataBackup(t *testing.T) {
+	requireRoot(t)
+	fs, _, obj := s3FS(t)
+	m := fs.Mount(t, "--backup-interval", "300ms", "--backup-keep", "2")
+	// backups lists the backups in the bucket and when each was taken.
+	backups := func() (keys []string, taken []time.Time) {
+		err := obj.List(context.Background(), s3tier.BackupPrefix, func(o routing.Object) error {
+			stamp := strings.TrimSuffix(o.Key[strings.LastIndex(o.Key, "-")+1:], ".json.gz")
+			at, err := time.Parse("20060102T150405.000Z", stamp)
+			if err != nil {
+				return fmt.Errorf("backup key %s: %w", o.Key, err)
+			}
+			keys, taken = append(keys, o.Key), append(taken, at)
+			return nil
+		})
+		must(t, err)
+		return keys, taken
+	}
+	eventually(t, 30*time.Second, func() error {
+		if keys, _ := backups(); len(keys) == 0 {
+			return fmt.Errorf("no backup in the bucket")
+		}
+		return nil
+	})
+	writeFile(t, filepath.Join(m.Dir, "before-backup"), "in the backup")
+	created := time.Now().UTC().Truncate(time.Millisecond)
+	var keys []string
+	eventually(t, 30*time.Second, func() error {
+		// Both kept backups were named after the file was written (in a
+		// later millisecond), and one before it is gone: the oldest are
+		// deleted (keep 2). The newest began after the older was named,
+		// so its snapshot holds the file.
+		var taken []time.Time
+		keys, taken = backups()
+		if len(keys) != 2 || !taken[0].After(created) {
+			return fmt.Errorf("backups in the bucket: %v, want 2 taken after %v", keys, created)
+		}
+		return nil
+	})
+	data, err := obj.Get(context.Background(), keys[len(keys)-1], 0, -1)
+	must(t, err)
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	must(t, err)
+	dump, err := io.ReadAll(zr)
+	must(t, err)
+	restored := loadInto(t, fs.Env, dump, "sqlite://"+filepath.Join(t.TempDir(), "restored.db"))
+	r := restored.Mount(t)
+	wantContent(t, filepath.Join(r.Dir, "before-backup"), []byte("in the backup"))
 }
