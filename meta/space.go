@@ -47,6 +47,26 @@ type DiskSpacer interface {
 	DiskSpace() (total, free uint64, err error)
 }
 
+// QuotaSpacer is implemented by stores whose whole space is theirs (etcd:
+// its backend quota): statfs then reports that quota as the size and
+// what the store uses of it as used, metadata included.
+type QuotaSpacer interface {
+	StoreQuota() (total, free uint64, err error)
+}
+
+// storeFree returns what the store's space has free, when it can tell.
+func (f *FS) storeFree() (uint64, bool) {
+	switch s := f.store.(type) {
+	case QuotaSpacer:
+		_, free, err := s.StoreQuota()
+		return free, err == nil
+	case DiskSpacer:
+		_, free, err := s.DiskSpace()
+		return free, err == nil
+	}
+	return 0, false
+}
+
 // unlimitedBytes is the capacity statfs reports when nothing bounds it
 // (bodies in an object store, no --capacity): large, so tools that check
 // free space before writing go ahead.
@@ -141,10 +161,9 @@ func (f *FS) checkSpace(tx fdbstore.Tx, extra int64, disk bool) error {
 		}
 		return nil
 	}
-	if ds, ok := f.store.(DiskSpacer); ok && disk && f.sb.Data == nil {
-		_, free, err := ds.DiskSpace()
-		if err == nil && uint64(extra) > free {
-			return fmt.Errorf("the store's disk has %d bytes free: %w", free, syscall.ENOSPC)
+	if disk && f.sb.Data == nil {
+		if free, ok := f.storeFree(); ok && uint64(extra) > free {
+			return fmt.Errorf("the store has %d bytes free: %w", free, syscall.ENOSPC)
 		}
 	}
 	return nil
@@ -183,9 +202,10 @@ type Statfs struct {
 }
 
 // Statfs returns the filesystem's usage and capacity: the configured
-// capacity, or without one the disk of an embedded store that keeps the
-// bodies (what it has free plus what the files use), or a large constant
-// when bodies live in an object store.
+// capacity, or without one, when bodies live in the store, the store's
+// quota (etcd) or the disk of an embedded store (what it has free plus
+// what the files use), or a large constant when bodies live in an object
+// store.
 func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
 	st := Statfs{BlockSize: f.sb.BlockSize}
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
@@ -209,6 +229,10 @@ func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
 	st.Capacity, st.Avail = unlimitedBytes, unlimitedBytes-min(used, unlimitedBytes)
 	if c := uint64(st.Limits.Capacity); c > 0 {
 		st.Capacity, st.Avail = c, c-min(used, c)
+	} else if qs, ok := f.store.(QuotaSpacer); ok && f.sb.Data == nil {
+		if total, free, err := qs.StoreQuota(); err == nil {
+			st.Capacity, st.Avail = total, min(free, total)
+		}
 	} else if ds, ok := f.store.(DiskSpacer); ok && f.sb.Data == nil {
 		if _, free, err := ds.DiskSpace(); err == nil {
 			st.Capacity, st.Avail = used+free, free

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hafs/hafs/test/etcd"
 )
 
 func statfsOf(t *testing.T, dir string) unix.Statfs_t {
@@ -136,5 +138,26 @@ func TestSpaceNoLimit(t *testing.T) {
 	must(t, unix.Fallocate(fd, 0, 0, 1<<20))
 	if used := usedBytes(statfsOf(t, m.Dir)); used != 1<<20 {
 		t.Errorf("after fallocate of 1 MiB: df used %d bytes", used)
+	}
+}
+
+// TestSpaceEtcd: without --capacity, a filesystem keeping its bodies in
+// etcd reports the cluster's backend quota (etcd's default 2 GiB, or the
+// URL's quota-backend-bytes), less what the database uses.
+func TestSpaceEtcd(t *testing.T) {
+	requireRoot(t)
+	c := etcd.Start(t, 1)
+	for _, tc := range []struct {
+		query string
+		quota int64
+	}{{"", 2 << 30}, {"?quota-backend-bytes=1073741824", 1 << 30}} {
+		fs := NewFS(t, FSOptions{Store: c.StoreURL("space") + tc.query})
+		m := fs.Mount(t)
+		st := statfsOf(t, m.Dir)
+		if total := int64(st.Blocks) * st.Bsize; total != tc.quota || st.Bfree == 0 || st.Bfree >= st.Blocks {
+			t.Errorf("statfs on etcd%s: %d bytes, %d of %d blocks free; want %d bytes, some used by the database",
+				tc.query, total, st.Bfree, st.Blocks, tc.quota)
+		}
+		m.Unmount(t)
 	}
 }
