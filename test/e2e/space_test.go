@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hafs/hafs/test/etcd"
+	"github.com/hafs/hafs/test/minio"
 )
 
 func statfsOf(t *testing.T, dir string) unix.Statfs_t {
@@ -160,4 +162,38 @@ func TestSpaceEtcd(t *testing.T) {
 		}
 		m.Unmount(t)
 	}
+}
+
+// TestSpaceCapacityS3: with bodies in a bucket, the capacity bounds the
+// slices too: writing past it fails with ENOSPC by the fsync at the
+// latest, df never shows more than the capacity used, and rm gives the
+// space back.
+func TestSpaceCapacityS3(t *testing.T) {
+	requireRoot(t)
+	srv := minio.Start(t)
+	fs := NewFS(t, FSOptions{Bucket: srv.Endpoint + "/hafs-capacity", Env: srv.Env(),
+		MkfsArgs: []string{"--capacity", "6M"}})
+	m := fs.Mount(t)
+	path := filepath.Join(m.Dir, "big")
+	fd := openFD(t, path, unix.O_WRONLY|unix.O_CREAT, 0o644)
+	data := bytes.Repeat([]byte("s3"), 1<<19) // 1 MiB
+	var err error
+	for off := int64(0); off < 12<<20 && err == nil; off += int64(len(data)) {
+		_, err = unix.Pwrite(fd, data, off)
+	}
+	if err == nil {
+		err = unix.Fsync(fd)
+	}
+	wantErrno(t, "writing 12 MiB into 6 MiB of capacity, by the fsync", err, unix.ENOSPC)
+	_ = unix.Close(fd) // may repeat the write-back error
+	if used := usedBytes(statfsOf(t, m.Dir)); used > 6<<20 {
+		t.Errorf("df used %d bytes of a 6 MiB capacity", used)
+	}
+	must(t, os.Remove(path))
+	eventually(t, 10*time.Second, func() error {
+		if used := usedBytes(statfsOf(t, m.Dir)); used != 0 {
+			return fmt.Errorf("the file removed: df used %d bytes", used)
+		}
+		return nil
+	})
 }
