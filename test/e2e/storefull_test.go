@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sys/unix"
+
+	"github.com/hafs/hafs/test/etcd"
 )
 
 // smallTmpfs mounts a tmpfs of size bytes on a fresh directory, removed
@@ -119,4 +124,46 @@ func TestStoreFull(t *testing.T) {
 		return nil
 	})
 	third.Unmount(t)
+}
+
+// TestStoreFullEtcd: an etcd cluster whose NOSPACE alarm is raised (its
+// backend quota reached) refuses writes: creates fail with ENOSPC, not
+// EIO, reads still work, /healthz and hafs status say the store is full;
+// once the alarm is disarmed, creates work again.
+func TestStoreFullEtcd(t *testing.T) {
+	requireRoot(t)
+	c := etcd.Start(t, 1)
+	fs := NewFS(t, FSOptions{Store: c.StoreURL("full")})
+	m := fs.Mount(t)
+	writeFile(t, filepath.Join(m.Dir, "f"), "before the alarm")
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	must(t, err)
+	defer cli.Close()
+	ctx := context.Background()
+	members, err := cli.MemberList(ctx)
+	must(t, err)
+	id := members.Members[0].ID
+	_, err = etcdserverpb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx, &etcdserverpb.AlarmRequest{
+		Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: etcdserverpb.AlarmType_NOSPACE})
+	must(t, err)
+	disarmed := false
+	disarm := func() {
+		if !disarmed {
+			_, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: id, Alarm: etcdserverpb.AlarmType_NOSPACE})
+			must(t, err)
+			disarmed = true
+		}
+	}
+	defer disarm()
+
+	wantErrno(t, "create on etcd with NOSPACE raised", openClose(filepath.Join(m.Dir, "new"), unix.O_CREAT|unix.O_WRONLY, 0o644), unix.ENOSPC)
+	wantContent(t, filepath.Join(m.Dir, "f"), []byte("before the alarm"))
+	if body, code := httpGet(t, metricsURL(t, m)+"/healthz"); code != 503 || !strings.Contains(body, "store full") {
+		t.Errorf("/healthz with NOSPACE raised: %d %s, want 503 saying the store is full", code, body)
+	}
+	if out, err := hafsAdmin(t, fs, "status"); err == nil || !strings.Contains(out, "store full") {
+		t.Errorf("hafs status with NOSPACE raised: %v, want an error saying the store is full; output:\n%s", err, out)
+	}
+	disarm()
+	writeFile(t, filepath.Join(m.Dir, "after"), "after the alarm")
 }
