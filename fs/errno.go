@@ -26,6 +26,9 @@ func (r *Root) errno(op string, err error) syscall.Errno {
 		return syscall.EFBIG
 	case errors.Is(err, fdbstore.ErrKeyTooLarge):
 		return syscall.ENAMETOOLONG
+	case errors.Is(err, fdbstore.ErrStoreFull):
+		// Nothing is lost and rm frees space: say so, not EIO.
+		return syscall.ENOSPC
 	}
 	r.log.Error("operation failed", "op", op, "err", err)
 	return syscall.EIO

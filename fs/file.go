@@ -2,12 +2,14 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/locks"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
@@ -66,9 +68,11 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 		first := !h.read
 		h.read = true
 		h.mu.Unlock()
+		// The access time is best effort on a full store: a read must
+		// not fail because its atime could not be written.
 		if first {
-			if e := n.root.errno("atime", n.root.m.TouchAtime(ctx, n.ino)); e != 0 {
-				return nil, e
+			if err := n.root.m.TouchAtime(ctx, n.ino); err != nil && !errors.Is(err, fdbstore.ErrStoreFull) {
+				return nil, n.root.errno("atime", err)
 			}
 		}
 	}

@@ -242,15 +242,14 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	if err != nil {
 		return n.root.errno("statfs", err)
 	}
-	// The store has no fixed capacity; report a large one so tools that
-	// check free space before writing go ahead.
-	const capacity = 1 << 50
-	out.Bsize, out.Frsize = uint32(st.BlockSize), uint32(st.BlockSize)
-	out.Blocks = capacity / uint64(st.BlockSize)
-	used := uint64(st.Bytes) / uint64(st.BlockSize)
-	out.Bfree, out.Bavail = out.Blocks-used, out.Blocks-used
-	out.Files = 1 << 40
-	out.Ffree = out.Files - uint64(st.Inodes)
+	// meta reports bytes (capacity, and what is free of it, never
+	// negative); the kernel takes blocks.
+	bs := uint64(st.BlockSize)
+	out.Bsize, out.Frsize = uint32(bs), uint32(bs)
+	out.Blocks = st.Capacity / bs
+	out.Bfree = min(st.Avail/bs, out.Blocks)
+	out.Bavail = out.Bfree
+	out.Files, out.Ffree = st.Files, st.FilesFree
 	out.NameLen = meta.MaxNameLen
 	return 0
 }

@@ -102,6 +102,7 @@ func TestErrnoMapping(t *testing.T) {
 		{"fenced", meta.ErrFenced, syscall.EIO},
 		{"name too long for a key", fmt.Errorf("create: %w", fdbstore.ErrKeyTooLarge), syscall.ENAMETOOLONG},
 		{"transaction too large", fmt.Errorf("write: %w", fdbstore.ErrTxTooLarge), syscall.EFBIG},
+		{"store full", fmt.Errorf("commit: %w: disk full", fdbstore.ErrStoreFull), syscall.ENOSPC},
 		{"interrupted", context.Canceled, syscall.EINTR},
 		{"store timed out", fdbstore.ErrTimeout, syscall.EIO},
 		{"outcome unknown", fdbstore.ErrMaybeCommitted, syscall.EIO},

@@ -29,6 +29,10 @@ type Attr struct {
 	NextCookie uint64
 	// Flags are AttrSliced and future per-inode switches.
 	Flags uint32
+	// Alloc is the bytes of a regular file's body that hold data (see
+	// space.go): what statfs counts as used and stat(2) as blocks, never
+	// more than Size, so a sparse file counts only what was written.
+	Alloc uint64
 	// Target is a symlink's target.
 	Target string
 }
@@ -46,13 +50,28 @@ func (a *Attr) IsDir() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 // IsReg reports whether a is a regular file.
 func (a *Attr) IsReg() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFREG }
 
-// Blocks returns the 512-byte blocks the file occupies, as stat(2) reports.
-func (a *Attr) Blocks() uint64 { return (a.Size + 511) / 512 }
+// Blocks returns the 512-byte blocks the file occupies, as stat(2) reports:
+// its allocated bytes for a regular file (a sparse file shows only what was
+// written), its size for the rest.
+func (a *Attr) Blocks() uint64 {
+	if a.IsReg() {
+		return (a.Alloc + 511) / 512
+	}
+	return (a.Size + 511) / 512
+}
 
-const attrVersion = 1
+// attrVersion 2 added Alloc; version 1 records (written before space
+// accounting) decode with Alloc = Size, as if dense.
+const (
+	attrVersion   = 2
+	attrVersionV1 = 1
+)
 
-// attrFixed is the encoded size of the fixed-width fields.
-const attrFixed = 1 + 8*2 + 4*6 + 8*3 + 8*2
+// attrFixed is the encoded size of the fixed-width fields (version 2).
+const (
+	attrFixedV1 = 1 + 8*2 + 4*6 + 8*3 + 8*2
+	attrFixed   = attrFixedV1 + 8
+)
 
 func (a *Attr) encode() []byte {
 	b := make([]byte, 0, attrFixed+len(a.Target))
@@ -67,11 +86,16 @@ func (a *Attr) encode() []byte {
 	}
 	b = binary.LittleEndian.AppendUint64(b, a.Parent)
 	b = binary.LittleEndian.AppendUint64(b, a.NextCookie)
+	b = binary.LittleEndian.AppendUint64(b, a.Alloc)
 	return append(b, a.Target...)
 }
 
 func decodeAttr(b []byte) (*Attr, error) {
-	if len(b) < attrFixed || b[0] != attrVersion {
+	fixed := attrFixed
+	if len(b) > 0 && b[0] == attrVersionV1 {
+		fixed = attrFixedV1
+	}
+	if len(b) < fixed || (b[0] != attrVersion && b[0] != attrVersionV1) {
 		return nil, fmt.Errorf("corrupt inode record (%d bytes)", len(b))
 	}
 	le := binary.LittleEndian
@@ -87,7 +111,14 @@ func decodeAttr(b []byte) (*Attr, error) {
 	}
 	a.Parent = le.Uint64(b[p:])
 	a.NextCookie = le.Uint64(b[p+8:])
-	a.Target = string(b[attrFixed:])
+	if fixed == attrFixedV1 {
+		if a.IsReg() {
+			a.Alloc = a.Size
+		}
+	} else {
+		a.Alloc = le.Uint64(b[p+16:])
+	}
+	a.Target = string(b[fixed:])
 	return a, nil
 }
 

@@ -121,6 +121,7 @@ const sliceBatch = 256
 // byte is sent: if this client dies before the slice is committed, session
 // cleanup or gc finds the objects through the intent and deletes them.
 func (f *FS) NewSlice(ctx context.Context, length int64) (uint64, error) {
+	ctx = fdbstore.Growing(ctx)
 	f.sliceMu.Lock()
 	if f.sliceNext == f.sliceLimit {
 		var start uint64
@@ -181,6 +182,7 @@ type ChunkWrite struct {
 // returns the largest encoded slice list it wrote, so the caller can
 // compact a chunk before its list fills.
 func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, end int64) (*Attr, int, error) {
+	ctx = fdbstore.Growing(ctx)
 	if f.sb.Data == nil {
 		return nil, 0, ErrNoObjectStore
 	}
@@ -225,6 +227,15 @@ func (f *FS) CommitSlices(ctx context.Context, ino uint64, writes []ChunkWrite, 
 		if end > int64(a.Size) {
 			tx.Add(f.k.stat("bytes"), end-int64(a.Size))
 			a.Size = uint64(end)
+		}
+		var written uint64
+		for _, w := range writes {
+			if w.Slice.ID != 0 {
+				written += uint64(w.Slice.Len)
+			}
+		}
+		if err := f.setAlloc(tx, a, a.Alloc+written); err != nil {
+			return err
 		}
 		t := now()
 		a.Mtime, a.Ctime = t, t

@@ -73,6 +73,7 @@ func (f *FS) readTx(tx fdbstore.ReadTx, a *Attr, off int64, n int) ([]byte, erro
 // write is split into transactions of at most maxWriteTx bytes, each one
 // whole: a crash leaves a prefix of the write, never a torn block.
 func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if off < 0 {
 		return nil, syscall.EINVAL
 	}
@@ -107,9 +108,11 @@ func (f *FS) Write(ctx context.Context, ino uint64, off int64, data []byte) (*At
 	return a, nil
 }
 
-// writeTx overlays data at off onto a's blocks and grows its size.
+// writeTx overlays data at off onto a's blocks, grows its size and counts
+// the bytes it added to the blocks (see space.go).
 func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
 	bs := f.bs()
+	var added int64
 	for len(data) > 0 {
 		idx, in := off/bs, off%bs
 		n := min(int64(len(data)), bs-in)
@@ -117,6 +120,7 @@ func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
 		var blk []byte
 		if in == 0 && n == bs {
 			blk = data[:n]
+			added += n
 		} else {
 			old, err := tx.Get(key)
 			if err != nil {
@@ -127,6 +131,7 @@ func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
 			blk = make([]byte, max(int64(len(old)), in+n))
 			copy(blk, old)
 			copy(blk[in:], data[:n])
+			added += int64(len(blk) - len(old))
 		}
 		tx.Set(key, blk)
 		data = data[n:]
@@ -136,7 +141,7 @@ func (f *FS) writeTx(tx fdbstore.Tx, a *Attr, off int64, data []byte) error {
 		tx.Add(f.k.stat("bytes"), off-int64(a.Size))
 		a.Size = uint64(off)
 	}
-	return nil
+	return f.setAlloc(tx, a, a.Alloc+uint64(added))
 }
 
 // truncate sets a's size, dropping blocks past the new end and trimming
@@ -163,7 +168,7 @@ func (f *FS) truncate(tx fdbstore.Tx, a *Attr, size uint64) error {
 	}
 	tx.Add(f.k.stat("bytes"), int64(size)-int64(a.Size))
 	a.Size = size
-	return nil
+	return f.setAlloc(tx, a, a.Alloc)
 }
 
 // ErrNeedSlices refuses an inline write to a file that is (or would grow)
@@ -208,7 +213,12 @@ const (
 )
 
 // Fallocate implements fallocate(2) modes 0, KEEP_SIZE and PUNCH_HOLE.
-// Blocks are allocated lazily in the store, so mode 0 only extends the size.
+// Blocks are allocated lazily in the store, so mode 0 extends the size and
+// reserves the range: it counts as allocated (up to the size), checked
+// against the capacity (or the embedded store's free disk), so ENOSPC
+// comes now rather than from a later write. KEEP_SIZE past the end of file
+// reserves nothing (a file's Alloc never passes its size). The other modes
+// are EOPNOTSUPP.
 func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode uint32) error {
 	if off < 0 || length <= 0 {
 		return syscall.EINVAL
@@ -218,6 +228,9 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 	}
 	if mode&FallocPunchHole != 0 && mode&FallocKeepSize == 0 {
 		return syscall.EINVAL
+	}
+	if mode&FallocPunchHole == 0 {
+		ctx = fdbstore.Growing(ctx)
 	}
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		a, err := f.getAttr(tx, ino)
@@ -236,9 +249,8 @@ func (f *FS) Fallocate(ctx context.Context, ino uint64, off, length int64, mode 
 					return err
 				}
 			}
-		} else if end := uint64(off + length); mode&FallocKeepSize == 0 && end > a.Size {
-			tx.Add(f.k.stat("bytes"), int64(end-a.Size))
-			a.Size = end
+		} else if err := f.reserve(tx, a, off, length, mode); err != nil {
+			return err
 		}
 		a.Mtime, a.Ctime = t, t
 		f.putAttr(tx, a)
@@ -332,4 +344,20 @@ func (f *FS) Lseek(ctx context.Context, ino uint64, off int64, whence int) (int6
 		return nil
 	})
 	return res, err
+}
+
+// reserve is fallocate's allocating modes: the size grows to off+length
+// (unless KEEP_SIZE) and the range counts as allocated.
+func (f *FS) reserve(tx fdbstore.Tx, a *Attr, off, length int64, mode uint32) error {
+	if end := uint64(off) + uint64(length); mode&FallocKeepSize == 0 && end > a.Size {
+		tx.Add(f.k.stat("bytes"), int64(end-a.Size))
+		a.Size = end
+	}
+	want := min(a.Alloc+uint64(length), a.Size)
+	if want > a.Alloc {
+		if err := f.checkSpace(tx, int64(want-a.Alloc), true); err != nil {
+			return err
+		}
+	}
+	return f.setAlloc(tx, a, want)
 }

@@ -21,7 +21,9 @@
 //	("hb", id)                  the session's heartbeat: counter, wall time
 //	("dead", id)                a fenced session whose cleanup is unfinished
 //	("gone", id)                tombstone of a fenced session
-//	("stat", "inodes"|"bytes")  statfs counters, atomic adds
+//	("stat", "inodes"|"bytes"|"alloc")  statfs counters, atomic adds: inodes,
+//	                            logical bytes, allocated bytes (space.go)
+//	("cfg", "limits")           capacity and inode limits (JSON; hafs config)
 //	("chunk", ino, idx)         a chunk's slice list (see chunks.go)
 //	("intent", session, id)     an upload in flight; ("delq", id) a freed slice
 //	("purge", ino)              a deleted sliced file whose chunks await paging

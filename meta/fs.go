@@ -74,6 +74,8 @@ type MkfsOptions struct {
 	// Sites are the object store sites, name -> JSON description (the
 	// routing package owns the format; it holds no secret).
 	Sites map[string][]byte
+	// Limits are the capacity and inode limits (zero: none).
+	Limits Limits
 }
 
 // MkfsWith is Mkfs with options.
@@ -86,6 +88,13 @@ func MkfsWith(ctx context.Context, s fdbstore.Store, name string, o MkfsOptions)
 	}
 	if name == "" {
 		return nil, errors.New("mkfs: empty filesystem name")
+	}
+	if err := o.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("mkfs %q: %w", name, err)
+	}
+	limits, err := json.Marshal(o.Limits)
+	if err != nil {
+		return nil, err
 	}
 	k := newKeys(name)
 	var id [16]byte
@@ -126,6 +135,8 @@ func MkfsWith(ctx context.Context, s fdbstore.Store, name string, o MkfsOptions)
 		tx.Set(k.inoCounter(), u64(RootIno+1))
 		tx.Set(k.stat("inodes"), i64(1))
 		tx.Set(k.stat("bytes"), i64(0))
+		tx.Set(k.stat("alloc"), i64(0))
+		tx.Set(k.limits(), limits)
 		for site, desc := range o.Sites {
 			tx.Set(k.site(site), desc)
 		}
@@ -163,6 +174,10 @@ type FS struct {
 	// Transactions run by this client, for /metrics: the cost of each
 	// operation in store round trips is what speed work counts.
 	txReads, txWrites atomic.Int64
+
+	// bodyDisk reports the free bytes of the disk bodies live on (see
+	// SetBodyDisk); nil: not a local disk.
+	bodyDisk atomic.Pointer[func() (uint64, error)]
 }
 
 // TxCounts returns how many read-only and read-write transactions this
@@ -290,27 +305,6 @@ func (f *FS) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
 		return err
 	})
 	return a, err
-}
-
-// Statfs reports usage for statfs(2).
-type Statfs struct {
-	Inodes, Bytes int64
-	BlockSize     int
-}
-
-// Statfs returns the filesystem's usage counters.
-func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
-	st := Statfs{BlockSize: f.sb.BlockSize}
-	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
-		a, err := tx.Get(f.k.stat("inodes"))
-		if err != nil {
-			return err
-		}
-		b, err := tx.Get(f.k.stat("bytes"))
-		st.Inodes, st.Bytes = decI64(a), decI64(b)
-		return err
-	})
-	return st, err
 }
 
 func u64(v uint64) []byte { return i64(int64(v)) }

@@ -35,6 +35,7 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 		live:      map[string]bool{},
 		chunks:    map[uint64]int{},
 		purging:   map[uint64]bool{},
+		counters:  map[string]int64{},
 	}
 	err := f.scan(ctx, func(key, value []byte) error {
 		el, err := f.k.unpack(key)
@@ -53,6 +54,7 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	c.checkInodes(links, subdirs)
 	c.checkData()
 	c.checkOpens()
+	c.checkCounters()
 	if c.inodes[RootIno] == nil {
 		c.bad("root directory missing")
 	}
@@ -75,6 +77,7 @@ type checker struct {
 	live      map[string]bool // sessions live or awaiting cleanup
 	chunks    map[uint64]int  // chunk records per inode
 	purging   map[uint64]bool // deleted sliced inodes awaiting purge
+	counters  map[string]int64
 }
 
 type checkEntry struct {
@@ -125,6 +128,8 @@ func (c *checker) collect(el []any, value []byte) {
 		if _, err := decodeChunk(value); err != nil {
 			c.bad("inode %d chunk %d: %v", id(1), id(2), err)
 		}
+	case kind == kindStat && len(el) == 2:
+		c.counters[str(1)] = decI64(value)
 	case kind == kindPurge && len(el) == 2:
 		c.purging[id(1)] = true
 	case (kind == kindSession || kind == kindDead) && len(el) == 2:
@@ -231,6 +236,28 @@ func (c *checker) checkOpens() {
 	for k := range c.sessOpens {
 		if !c.openRecs[k] {
 			c.bad("session %s index lists inode %s open, the inode has no such record", k[0], k[1])
+		}
+	}
+}
+
+// checkCounters checks the statfs counters against the inodes found: each
+// is moved in the transaction of every change it counts, so they agree
+// exactly on a quiet filesystem.
+func (c *checker) checkCounters() {
+	var size, alloc int64
+	for _, a := range c.inodes {
+		size += int64(a.Size)
+		alloc += int64(a.Alloc)
+		if a.Alloc > a.Size {
+			c.bad("inode %d: %d bytes allocated, more than its size %d", a.Ino, a.Alloc, a.Size)
+		}
+		if !a.IsReg() && a.Alloc != 0 {
+			c.bad("inode %d: not a regular file, %d bytes allocated", a.Ino, a.Alloc)
+		}
+	}
+	for name, want := range map[string]int64{"inodes": int64(len(c.inodes)), "bytes": size, "alloc": alloc} {
+		if got, ok := c.counters[name]; !ok || got != want {
+			c.bad("counter %q is %d, the inodes add up to %d", name, got, want)
 		}
 	}
 }

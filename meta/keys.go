@@ -35,6 +35,7 @@ const (
 	kindSiteDel    = "sdel"
 	kindBackfill   = "backfill"
 	kindSiteState  = "sitestate"
+	kindConfig     = "cfg"
 )
 
 // keys builds the store keys of one filesystem.

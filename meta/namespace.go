@@ -137,6 +137,7 @@ func (f *FS) removeEntry(tx fdbstore.Tx, dir uint64, name string, d dent) {
 // Create makes a new inode of any type (file, directory, symlink, device,
 // fifo, socket) named name in dir.
 func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -159,6 +160,9 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 			return syscall.EEXIST
 		}
 		if err := f.permit(ctx, p, MayWrite|MayExec); err != nil {
+			return err
+		}
+		if err := f.checkInodes(tx); err != nil {
 			return err
 		}
 		t := now()
@@ -197,6 +201,7 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 
 // Link adds name in dir as a new hard link to ino.
 func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, error) {
+	ctx = fdbstore.Growing(ctx)
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -276,6 +281,7 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	}
 	tx.Add(f.k.stat("inodes"), -1)
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
+	tx.Add(f.k.stat("alloc"), -int64(a.Alloc))
 }
 
 // Unlink removes name (not a directory) from dir.

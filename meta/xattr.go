@@ -43,6 +43,7 @@ func (f *FS) GetXattr(ctx context.Context, ino uint64, name string) ([]byte, err
 
 // SetXattr sets attribute name of ino, honouring XATTR_CREATE/REPLACE.
 func (f *FS) SetXattr(ctx context.Context, ino uint64, name string, value []byte, flags uint32) error {
+	ctx = fdbstore.Growing(ctx)
 	switch {
 	case name == "" || len(name) > MaxXattrName:
 		return syscall.ERANGE

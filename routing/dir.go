@@ -285,6 +285,15 @@ func (d *Dir) Health(ctx context.Context) error {
 	return d.wrap("health check", "", unix.Access(d.root, unix.W_OK|unix.X_OK))
 }
 
+// Free returns the bytes free to this process on the directory's disk.
+func (d *Dir) Free() (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(d.root, &st); err != nil {
+		return 0, d.wrap("statfs", "", err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
 // EnsureBucket creates the directory if it does not exist.
 func (d *Dir) EnsureBucket(ctx context.Context) error {
 	return d.wrap("create directory", "", d.mkdir(d.root))

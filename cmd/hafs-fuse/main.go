@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -21,8 +22,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/storeurl"
 	hfs "github.com/hafs/hafs/fs"
 	"github.com/hafs/hafs/meta"
+	"github.com/hafs/hafs/routing"
 	"github.com/hafs/hafs/s3tier"
 )
 
@@ -58,6 +62,8 @@ func main() {
 			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "how often this client proves it is alive, as a `DURATION`"},
 			&cli.DurationFlag{Name: "session-expiry", Value: 5 * time.Second, Usage: "how long a silent client keeps its session and locks, as a `DURATION`"},
 			&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:0", Usage: "serve /metrics, /healthz and /readyz on `ADDR` (empty: off; port 0: any free port, logged)"},
+			&cli.DurationFlag{Name: "backup-interval", Usage: "back the metadata up into the primary bucket every `DURATION` (0: off)"},
+			&cli.IntFlag{Name: "backup-keep", Value: 24, Usage: "keep the newest `N` metadata backups"},
 			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
 			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
@@ -182,6 +188,10 @@ func serve(c *cli.Context, mt mounting) error {
 		go router.Run(sessCtx)
 		collectors = append(collectors, router)
 	}
+	if err := startBackups(c, sessCtx, set, router, log); err != nil {
+		_ = m.EndSession(context.Background())
+		return err
+	}
 	var mounted atomic.Bool
 	health := healthCheck(m, data)
 	metricsAddr, stopMetrics, err := cliutil.ServeMetricsOn(mt.metrics, health, mounted.Load, log, collectors...)
@@ -274,12 +284,18 @@ func checkDevFuse() error {
 	return f.Close()
 }
 
-// healthCheck is the mount's health endpoint: unhealthy once fenced, or
-// while the data path's primary sites do not answer.
+// healthCheck is the mount's health endpoint: unhealthy once fenced, while
+// the metadata store is full, or while the data path's primary sites do
+// not answer.
 func healthCheck(m *meta.FS, data *s3tier.Tier) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if m.Fenced() {
 			return errors.New("this client was evicted or its session expired; remount")
+		}
+		if fr, ok := m.Store().(fdbstore.FullReporter); ok {
+			if full, why := fr.Full(); full {
+				return errors.New(why)
+			}
 		}
 		return data.Health(ctx)
 	}
@@ -338,4 +354,31 @@ func unmount(server *fuse.Server, mnt string, log *slog.Logger) {
 	if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
 		log.Error("lazy unmount", "mountpoint", mnt, "err", err)
 	}
+}
+
+// startBackups starts the periodic metadata backup (--backup-interval)
+// into the primary bucket. The dump reads one snapshot, so it gets a store
+// handle of its own with a timeout as long as a dump may take.
+func startBackups(c *cli.Context, ctx context.Context, set settings, router *routing.Router, log *slog.Logger) error {
+	every := c.Duration("backup-interval")
+	if every <= 0 {
+		return nil
+	}
+	if router == nil {
+		return errors.New("--backup-interval: this filesystem has no bucket to back its metadata up into")
+	}
+	s, err := storeurl.Open(c.Context, set.store, storeurl.Options{Options: fdbstore.Options{Timeout: time.Hour}})
+	if err != nil {
+		return fmt.Errorf("--backup-interval: %w", err)
+	}
+	dump := func(ctx context.Context, w io.Writer) error {
+		_, err := meta.Dump(ctx, s, set.name, w, nil)
+		return err
+	}
+	go func() {
+		defer s.Close()
+		s3tier.RunBackups(ctx, dump, router, s3tier.BackupOptions{Name: set.name, Interval: every,
+			Keep: c.Int("backup-keep"), Log: log})
+	}()
+	return nil
 }

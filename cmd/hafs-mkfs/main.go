@@ -44,7 +44,9 @@ func main() {
 			"(or shared) directory.\n\n" +
 			"Without --bucket, a filesystem in the embedded store keeps its large bodies in\n" +
 			"the directory META.DB-blocks/NAME beside the database file; in other stores\n" +
-			"all data stays in the metadata store, as it does everywhere with --bucket none.",
+			"all data stays in the metadata store, as it does everywhere with --bucket none.\n\n" +
+			"--capacity and --inodes bound the filesystem (writes past them fail with\n" +
+			"ENOSPC; df shows them); hafs config changes them later.",
 		Flags: append(cliutil.StoreFlags(),
 			&cli.BoolFlag{Name: "force", Usage: "erase an existing filesystem of the same name first"},
 			&cli.StringFlag{Name: "bucket", Usage: "object store for large bodies: `ENDPOINT/BUCKET[/PREFIX]`, file:///DIR, or none " +
@@ -55,12 +57,24 @@ func main() {
 			&cli.IntFlag{Name: "chunk-size", Value: defaultChunk, Usage: "`BYTES` of a file per slice list"},
 			&cli.IntFlag{Name: "block-size", Value: defaultBlock, Usage: "largest object, in `BYTES`"},
 			&cli.IntFlag{Name: "page-size", Value: defaultPage, Usage: "checksum unit, in `BYTES`"},
+			&cli.StringFlag{Name: "capacity", Usage: "the filesystem's size, `SIZE` such as 100G (default: the embedded store's disk, or unbounded with a bucket)"},
+			&cli.Int64Flag{Name: "inodes", Usage: "most files and directories, `N` (default: no limit)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
 			opts := meta.MkfsOptions{Force: c.Bool("force")}
+			if s := c.String("capacity"); s != "" {
+				n, err := cliutil.ParseSize(s)
+				if err != nil {
+					return fmt.Errorf("--capacity: %w", err)
+				}
+				opts.Limits.Capacity = n
+			}
+			if opts.Limits.Inodes = c.Int64("inodes"); opts.Limits.Inodes < 0 {
+				return fmt.Errorf("--inodes %d: must not be negative", opts.Limits.Inodes)
+			}
 			bucket, err := defaultBucket(c.String("bucket"), c.String("store"), c.String("name"))
 			if err != nil {
 				return err

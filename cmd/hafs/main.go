@@ -22,7 +22,8 @@ func main() {
 		Description: "Every subcommand takes --store URL and --name NAME (or HAFS_STORE and\n" +
 			"HAFS_NAME in the environment). Object store credentials come from the\n" +
 			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
-		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand(), serveCommand(), benchCommand()},
+		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand(),
+			configCommand(), dumpCommand(), loadCommand(), serveCommand(), benchCommand()},
 	}, examples))
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
 	"github.com/hafs/hafs/cmd/internal/progress"
+	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
 )
@@ -251,7 +252,8 @@ func statusCommand() *cli.Command {
 		UsageText: "hafs status [--store URL] [--name NAME] [--json]",
 		Description: "Probes each site from here and reads the replication queues from the store,\n" +
 			"so it works with no mount running. Prints \"healthy true\", or \"healthy false\"\n" +
-			"with the reason, and exits 1 when a primary site is unhealthy. A filesystem\n" +
+			"with the reason, and exits 1 when the metadata store is full or a primary site\n" +
+			"is unhealthy. A filesystem\n" +
 			"without a bucket keeps every body in the store: it has no sites to check.",
 		Flags: append(cliutil.StoreFlags(), &cli.BoolFlag{Name: "json", Usage: "print one JSON object"}),
 		Action: cliutil.WithFS(func(c *cli.Context, m *meta.FS) error {
@@ -265,14 +267,21 @@ func statusCommand() *cli.Command {
 					return err
 				}
 			}
-			reason := ""
+			reason, full := "", false
+			if fr, ok := m.Store().(fdbstore.FullReporter); ok {
+				if full, reason = fr.Full(); full {
+					reason += ": free space (rm, truncate) or grow its disk"
+				} else {
+					reason = ""
+				}
+			}
 			for _, r := range rows {
 				if r.Role == routing.RolePrimary && !r.Healthy && reason == "" {
 					reason = fmt.Sprintf("primary site %s is unhealthy: %s", r.Name, orUnknown(r.Reason))
 				}
 			}
 			if c.Bool("json") {
-				if err := printJSON(map[string]any{"healthy": reason == "", "reason": reason, "sites": rows}); err != nil {
+				if err := printJSON(map[string]any{"healthy": reason == "", "reason": reason, "store_full": full, "sites": rows}); err != nil {
 					return err
 				}
 			} else if err := printStatus(c.String("name"), reason, rows); err != nil {

@@ -40,7 +40,7 @@ func describe(err error) error {
 	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("etcd store: %w: %v", fdbstore.ErrTxTooLarge, err)
 	case errors.Is(err, rpctypes.ErrNoSpace):
-		return fmt.Errorf("etcd store: the cluster is out of space (its quota alarm is raised; compact, defragment and disarm it): %w", err)
+		return fmt.Errorf("etcd store: the cluster is out of space (its quota alarm is raised; compact, defragment and disarm it): %w: %w", fdbstore.ErrStoreFull, err)
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrPermissionDenied),
 		errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty):
 		return fmt.Errorf("etcd store: access refused (check HAFS_ETCD_USER and HAFS_ETCD_PASSWORD): %w", err)

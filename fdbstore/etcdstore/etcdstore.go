@@ -43,6 +43,9 @@ type Config struct {
 	// sent.
 	MaxTxnOps       int
 	MaxRequestBytes int
+	// QuotaBytes is the server's --quota-backend-bytes (default 2 GiB,
+	// etcd's own): the size DiskSpace reports.
+	QuotaBytes int64
 	// Options bound every transaction.
 	fdbstore.Options
 	Logger *slog.Logger
@@ -52,6 +55,7 @@ type Config struct {
 const (
 	DefaultMaxTxnOps       = 128
 	DefaultMaxRequestBytes = 3 << 19 // 1.5 MiB
+	DefaultQuotaBytes      = 2 << 30
 )
 
 // Store is an fdbstore.Store over etcd.
@@ -97,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.QuotaBytes <= 0 {
+		cfg.QuotaBytes = DefaultQuotaBytes
 	}
 	cfg.Options = cfg.Options.WithDefaults()
 	if cfg.Logger == nil {

@@ -55,7 +55,7 @@ func describe(err error) error {
 	case sqlite3.SQLITE_CORRUPT:
 		return fmt.Errorf("database file is corrupt: %w", err)
 	case sqlite3.SQLITE_FULL:
-		return fmt.Errorf("disk full: %w", err)
+		return fmt.Errorf("%w: disk full: %w", fdbstore.ErrStoreFull, err)
 	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
 		return fmt.Errorf("cannot write the store: %w", err)
 	}

@@ -24,6 +24,10 @@ type Options struct {
 	// SafetyPoll is how often watches are re-checked without a change
 	// signal. Zero means one second.
 	SafetyPoll time.Duration
+	// Reserve is the bytes kept free for transactions that do not grow
+	// the filesystem (see reserve.go): zero means DefaultReserve, negative
+	// none.
+	Reserve int64
 }
 
 const schema = `
@@ -55,6 +59,8 @@ type Store struct {
 	// watches (see watchHub).
 	signal *os.File
 
+	res *reserve
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -64,6 +70,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts.Options = opts.Options.WithDefaults()
 	if opts.SafetyPoll <= 0 {
 		opts.SafetyPoll = time.Second
+	}
+	if opts.Reserve == 0 {
+		opts.Reserve = DefaultReserve
 	}
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("sqlite store path %q: must be absolute", path)
@@ -85,6 +94,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		writer: make(chan *conn, 1),
 		idle:   make(chan *conn, readers),
 		closed: make(chan struct{}),
+		res:    newReserve(path, opts.Reserve),
 	}
 	w, err := s.newConn(ctx)
 	if err != nil {
@@ -168,7 +178,7 @@ func (s *Store) Path() string { return s.path }
 
 // Transact implements fdbstore.Store.
 func (s *Store) Transact(ctx context.Context, fn func(fdbstore.Tx) error) error {
-	return s.retry(ctx, func(ctx context.Context) error { return s.attemptWrite(ctx, fn) })
+	return s.retry(ctx, func(ctx context.Context) error { return s.attemptWithReserve(ctx, fn) })
 }
 
 // ReadTransact implements fdbstore.Store.

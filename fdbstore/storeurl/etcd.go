@@ -44,9 +44,9 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "cacert", "cert", "key", "max-txn-ops", "max-request-bytes":
+		case "cacert", "cert", "key", "max-txn-ops", "max-request-bytes", "quota-backend-bytes":
 		default:
-			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert, key, max-txn-ops or max-request-bytes", raw, k)
+			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert, key, max-txn-ops, max-request-bytes or quota-backend-bytes", raw, k)
 		}
 	}
 	spec.CACert, spec.Cert, spec.Key = q.Get("cacert"), q.Get("cert"), q.Get("key")
@@ -59,6 +59,13 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 			*dst = n
 		}
 	}
+	if v := q.Get("quota-backend-bytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return Spec{}, fmt.Errorf("store URL %q: quota-backend-bytes=%q: want the server's value in bytes", raw, v)
+		}
+		spec.QuotaBackendBytes = n
+	}
 	if (spec.Cert == "") != (spec.Key == "") {
 		return Spec{}, fmt.Errorf("store URL %q: cert and key go together", raw)
 	}
@@ -68,7 +75,7 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 // openEtcd connects to the cluster spec names.
 func openEtcd(ctx context.Context, spec Spec, opts fdbstore.Options) (fdbstore.Store, error) {
 	cfg := etcdstore.Config{Endpoints: spec.Endpoints, Prefix: spec.Path, Options: opts,
-		MaxTxnOps: spec.MaxTxnOps, MaxRequestBytes: spec.MaxRequestBytes,
+		MaxTxnOps: spec.MaxTxnOps, MaxRequestBytes: spec.MaxRequestBytes, QuotaBytes: spec.QuotaBackendBytes,
 		Username: os.Getenv(EnvEtcdUser), Password: os.Getenv(EnvEtcdPassword)}
 	if (cfg.Username == "") != (cfg.Password == "") {
 		return nil, fmt.Errorf("open store %s: set both %s and %s, or neither", spec, EnvEtcdUser, EnvEtcdPassword)

@@ -52,6 +52,9 @@ type Spec struct {
 	// MaxTxnOps and MaxRequestBytes are the etcd server's limits when
 	// raised from etcd's defaults (0: the defaults).
 	MaxTxnOps, MaxRequestBytes int
+	// QuotaBackendBytes is the etcd server's --quota-backend-bytes when
+	// not etcd's default (0: the default, 2 GiB): what statfs reports.
+	QuotaBackendBytes int64
 }
 
 // String returns the URL form of s.
@@ -69,6 +72,9 @@ func (s Spec) String() string {
 		if v != 0 {
 			q.Set(k, strconv.Itoa(v))
 		}
+	}
+	if s.QuotaBackendBytes != 0 {
+		q.Set("quota-backend-bytes", strconv.FormatInt(s.QuotaBackendBytes, 10))
 	}
 	out := "etcd://" + strings.Join(s.Endpoints, ",") + s.Path
 	if len(q) > 0 {

@@ -179,6 +179,8 @@ type FSOptions struct {
 	// Store, when set, is the store URL to make the filesystem in, instead
 	// of a fresh one from test/teststore.
 	Store string
+	// MkfsArgs are added to hafs-mkfs's arguments (--capacity, --inodes).
+	MkfsArgs []string
 }
 
 // FS is a filesystem created by hafs-mkfs in a fresh embedded store.
@@ -204,6 +206,7 @@ func NewFS(t testing.TB, opts FSOptions) *FS {
 	case !opts.MkfsDefault:
 		args = append(args, "--bucket", "none")
 	}
+	args = append(args, opts.MkfsArgs...)
 	mkfs := exec.Command(Binary(t, MkfsBinary), args...)
 	mkfs.Env = append(os.Environ(), fs.Env...)
 	out, err := mkfs.CombinedOutput()

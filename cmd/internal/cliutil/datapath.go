@@ -54,6 +54,13 @@ func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Lo
 	if err := r.Acknowledge(ctx); err != nil {
 		return nil, nil, fmt.Errorf("object store: %w", err)
 	}
+	// A primary that is a local directory makes df report its disk.
+	for _, si := range r.Sites() {
+		if d, ok := si.Store.(*routing.Dir); ok && si.Role == routing.RolePrimary {
+			m.SetBodyDisk(d.Free)
+			break
+		}
+	}
 	t, err := s3tier.New(m, r, opts)
 	return t, r, err
 }

@@ -1,0 +1,152 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore"
+)
+
+// The reserve: as ext4 keeps blocks for root, the store keeps a file of
+// preallocated bytes next to the database (path-reserve). When a commit
+// fails because the disk is full, a transaction that does not grow the
+// filesystem (unlink, rmdir, truncate, an open, a session's registration
+// or heartbeat: see fdbstore.Growing) gives back a step of the reserve and
+// runs again, so space can always be freed from inside and a client can
+// always mount. A growing one gets ErrStoreFull (ENOSPC). The reserve is
+// filled again once the disk has room for it and a margin.
+
+const (
+	// DefaultReserve is the reserve's size unless Options.Reserve says.
+	DefaultReserve = 8 << 20
+	// reserveStep is how much one refused commit gives back: an unlink's
+	// commit needs a few pages of WAL, so one step serves many.
+	reserveStep = 1 << 20
+	// refillEvery bounds how often commits try to refill a spent reserve.
+	refillEvery = 2 * time.Second
+	// fullFor is how long a refused growing commit keeps the store
+	// reported full after it, when the reserve is whole.
+	fullFor = 10 * time.Second
+)
+
+type reserve struct {
+	path string
+	want int64
+
+	mu       sync.Mutex // serializes resizing the file
+	lastFill time.Time
+	fullAt   atomic.Int64 // unix nanoseconds of the last disk-full refusal
+}
+
+func newReserve(dbPath string, want int64) *reserve {
+	r := &reserve{path: dbPath + "-reserve", want: want}
+	if want > 0 {
+		r.fill()
+	}
+	return r
+}
+
+func (r *reserve) size() int64 {
+	fi, err := os.Stat(r.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// fill grows the reserve back to its size when the disk has room for it
+// and a step more, so a refill does not itself fill the disk.
+func (r *reserve) fill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastFill = time.Now()
+	have := r.size()
+	if have >= r.want {
+		return
+	}
+	if free, err := diskFree(r.path); err != nil || int64(free) < r.want-have+reserveStep {
+		return
+	}
+	f, err := os.OpenFile(r.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if err := allocate(f, r.want); err != nil {
+		_ = f.Truncate(have)
+	}
+}
+
+// release gives back one step of the reserve; false when nothing is left.
+func (r *reserve) release() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	have := r.size()
+	if have == 0 {
+		return false
+	}
+	return os.Truncate(r.path, max(0, have-reserveStep)) == nil
+}
+
+// spaceRetry is a disk-full refusal the transaction may run again after
+// the reserve gave back some space.
+type spaceRetry struct{ err error }
+
+func (e spaceRetry) Error() string   { return e.err.Error() }
+func (e spaceRetry) Unwrap() error   { return e.err }
+func (e spaceRetry) Retryable() bool { return true }
+
+// attemptWithReserve runs one write attempt and handles a full disk: a
+// non-growing transaction is retried on a step of the reserve.
+func (s *Store) attemptWithReserve(ctx context.Context, fn func(fdbstore.Tx) error) error {
+	err := s.attemptWrite(ctx, fn)
+	r := s.res
+	switch {
+	case err == nil:
+		if r.want > 0 && time.Since(r.lastFillTime()) > refillEvery && r.size() < r.want {
+			r.fill()
+		}
+		return nil
+	case !errors.Is(err, fdbstore.ErrStoreFull):
+		return err
+	}
+	r.fullAt.Store(time.Now().UnixNano())
+	if !fdbstore.IsGrowing(ctx) && r.release() {
+		return spaceRetry{err}
+	}
+	return err
+}
+
+func (r *reserve) lastFillTime() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastFill
+}
+
+// Full implements fdbstore.FullReporter: the disk refused a commit lately,
+// or the reserve is spent (in part) and the disk has not a step free. (The
+// database keeps the pages rm freed for its own reuse, so a disk with
+// little free space after an rm is not full for the store.)
+// It reads the reserve file, so it answers for every process sharing the
+// store (hafs status too).
+func (s *Store) Full() (bool, string) {
+	r := s.res
+	if at := r.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < fullFor {
+		return true, "store full: the disk holding " + s.path + " refused a commit"
+	}
+	if r.want <= 0 {
+		return false, ""
+	}
+	if have := r.size(); have < r.want {
+		if free, err := diskFree(r.path); err == nil && int64(free) < reserveStep {
+			return true, fmt.Sprintf("store full: %d of %d reserve bytes spent and %d bytes free on the disk holding %s",
+				r.want-have, r.want, free, s.path)
+		}
+	}
+	return false, ""
+}
