@@ -7,7 +7,7 @@ BIN     := bin
 MNT     ?= /mnt/hafs
 STORE   ?= sqlite:///var/lib/hafs/meta.db
 
-.PHONY: all build test bench lint mount clean
+.PHONY: all build test bench lint mount clean fdbcheck
 
 all: build
 
@@ -30,6 +30,11 @@ bench:
 soak:
 	HAFS_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 0 -v -run 'TestRenameReplaceLoop' ./test/e2e/
 	HAFS_CRASH_ROUNDS=$(or $(CRASH_ROUNDS),100) $(GO) test -count=1 -timeout 0 -v -run 'TestCrashLoop' ./test/e2e/
+
+## fdbcheck: build, link and vet -tags fdb against a stub libfdb_c (no
+## FoundationDB needed; a compile check only, nothing talks to a cluster)
+fdbcheck:
+	scripts/fdbcheck.sh
 
 ## lint: formatting and vet
 lint:

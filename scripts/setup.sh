@@ -12,8 +12,10 @@ cmds=(fusermount3)
 if [[ "${1:-}" == "--test" ]]; then
 	# etcd-server: the 3-member clusters the etcd backend is tested on.
 	# iproute2 and util-linux (nsenter): the hosts of test/cluster.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter)
+	# gcc (with libc6-dev, which apt installs as its recommendation): the
+	# stub libfdb_c of scripts/fdbcheck.sh.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux gcc)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter gcc)
 fi
 
 missing=()
