@@ -29,9 +29,19 @@ func StoreFlags() []cli.Flag {
 	}
 }
 
-// OpenStore opens the store named by --store.
+// OpenStore opens the store named by --store (wrapped for fault injection
+// when a test sets EnvTestUnknownResults).
 func OpenStore(c *cli.Context, create bool) (fdbstore.Store, error) {
-	return storeurl.Open(c.Context, c.String("store"), storeurl.Options{Create: create})
+	s, err := storeurl.Open(c.Context, c.String("store"), storeurl.Options{Create: create})
+	if err != nil {
+		return nil, err
+	}
+	w, err := withTestFaults(s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // OpenFS opens the store and the filesystem named by --store and --name.
