@@ -64,6 +64,7 @@ func RunCases(t *testing.T, open Opener) {
 		{"RangePaging", testRangePaging},
 		{"RangeBounds", testRangeBounds},
 		{"ReadYourWrites", testReadYourWrites},
+		{"GetMany", testGetMany},
 		{"EmptyValue", testEmptyValue},
 		{"Isolation", testIsolation},
 		{"PhantomDelete", testPhantomDelete},
