@@ -82,7 +82,16 @@ func (f *FS) lookupTx(tx fdbstore.ReadTx, dir uint64, name string) (dent, *Attr,
 
 // dirTx reads dir and checks that it is a live directory.
 func (f *FS) dirTx(tx fdbstore.ReadTx, dir uint64) (*Attr, error) {
-	p, err := f.getAttr(tx, dir)
+	v, err := tx.Get(f.k.inode(dir))
+	if err != nil {
+		return nil, err
+	}
+	return dirFrom(dir, v)
+}
+
+// dirFrom is dirTx on the record v of dir, already read.
+func dirFrom(dir uint64, v []byte) (*Attr, error) {
+	p, err := attrFrom(dir, v)
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +146,16 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 	}
 	var a *Attr
 	err = f.transact(ctx, func(tx fdbstore.Tx) error {
-		p, err := f.dirTx(tx, dir)
+		// Both in one round trip where the store can.
+		vs, err := fdbstore.GetMany(tx, [][]byte{f.k.inode(dir), f.k.dent(dir, name)})
 		if err != nil {
 			return err
 		}
-		if v, err := tx.Get(f.k.dent(dir, name)); err != nil {
+		p, err := dirFrom(dir, vs[0])
+		if err != nil {
 			return err
-		} else if v != nil {
+		}
+		if vs[1] != nil {
 			return syscall.EEXIST
 		}
 		t := now()
