@@ -209,6 +209,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 			return nil, d.n.root.errno("readdir", err)
 		}
 		d.buf, d.done = ents, len(ents) < readdirPage
+		d.n.listed.note(ents)
 		if len(d.buf) == 0 {
 			return nil, 0
 		}

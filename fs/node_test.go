@@ -43,6 +43,10 @@ func (m *fakeMeta) Lookup(ctx context.Context, dir uint64, name string) (*meta.A
 	return a, nil
 }
 
+func (m *fakeMeta) LookupHint(ctx context.Context, dir uint64, name string, _ uint64) (*meta.Attr, error) {
+	return m.Lookup(ctx, dir, name)
+}
+
 func (m *fakeMeta) Create(ctx context.Context, dir uint64, name string, n meta.NewNode) (*meta.Attr, error) {
 	if m.err != nil {
 		return nil, m.err

@@ -118,6 +118,41 @@ func (f *FS) Lookup(ctx context.Context, dir uint64, name string) (*Attr, error)
 	return a, err
 }
 
+// LookupHint is Lookup for a caller that believes name leads to inode
+// hint (a child it looked up before, an entry a listing returned): the
+// entry and that inode are read together, one round trip on stores that
+// batch reads. A wrong or stale hint costs one more read, never a wrong
+// answer; 0 is no hint.
+func (f *FS) LookupHint(ctx context.Context, dir uint64, name string, hint uint64) (*Attr, error) {
+	if hint == 0 {
+		return f.Lookup(ctx, dir, name)
+	}
+	if len(name) > MaxNameLen {
+		return nil, syscall.ENAMETOOLONG
+	}
+	var a *Attr
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		vs, err := fdbstore.GetMany(tx, [][]byte{f.k.dent(dir, name), f.k.inode(hint)})
+		if err != nil {
+			return err
+		}
+		if vs[0] == nil {
+			return syscall.ENOENT
+		}
+		d, err := decodeDent(vs[0])
+		if err != nil {
+			return err
+		}
+		if d.ino == hint {
+			a, err = attrFrom(hint, vs[1])
+		} else {
+			a, err = f.getAttr(tx, d.ino)
+		}
+		return err
+	})
+	return a, err
+}
+
 // addEntry links ino into dir under name, giving it the next cookie.
 func (f *FS) addEntry(tx fdbstore.Tx, dir *Attr, name string, ino uint64, mode uint32) {
 	c := dir.NextCookie
