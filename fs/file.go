@@ -202,6 +202,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	if len(d.buf) == 0 {
 		if d.done {
+			d.n.listed.note(nil) // the listing's lookups are behind it
 			return nil, 0
 		}
 		ents, err := d.n.root.m.ReadDir(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)

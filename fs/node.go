@@ -75,21 +75,33 @@ func (n *node) hint(name string) uint64 {
 	if c := n.GetChild(name); c != nil {
 		return c.StableAttr().Ino
 	}
-	n.listed.mu.Lock()
-	defer n.listed.mu.Unlock()
-	return n.listed.inos[name]
+	return n.listed.take(name)
 }
 
 // listedNames keeps the names and inodes of a directory's last listing
-// page, as hints for the lookups that follow it.
+// page, as hints for the lookups that follow it. Each is used once (the
+// child is in the tree after its lookup) and the rest are dropped when
+// the listing ends, so only directories being listed hold any.
 type listedNames struct {
 	mu   sync.Mutex
 	inos map[string]uint64 // guarded by mu
 }
 
-// note replaces the hints with those of a new page.
+// take returns name's hint, and forgets it.
+func (l *listedNames) take(name string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ino := l.inos[name]
+	delete(l.inos, name)
+	return ino
+}
+
+// note replaces the hints with those of a new page (nil: none).
 func (l *listedNames) note(ents []meta.DirEntry) {
-	m := make(map[string]uint64, len(ents))
+	var m map[string]uint64
+	if len(ents) > 0 {
+		m = make(map[string]uint64, len(ents))
+	}
 	for _, e := range ents {
 		m[e.Name] = e.Ino
 	}
