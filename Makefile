@@ -18,7 +18,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG     := github.com/hafs/hafs/cmd/internal/cliutil
 LDFLAGS := -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).BuildDate=$(DATE)
 
-.PHONY: all build install test bench lint mount clean
+.PHONY: all build install test bench lint mount clean fdbcheck
 
 all: build
 
@@ -57,6 +57,11 @@ soak:
 	HAFS_SOAK=1 $(GO) test -count=1 -timeout 0 -v -run 'TestSiteOutageOnHosts' ./test/e2e/
 	HAFS_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 0 -v -run 'TestRenameReplaceLoop' ./test/e2e/
 	HAFS_CRASH_ROUNDS=$(or $(CRASH_ROUNDS),100) $(GO) test -count=1 -timeout 0 -v -run 'TestCrashLoop' ./test/e2e/
+
+## fdbcheck: build, link and vet -tags fdb against a stub libfdb_c (no
+## FoundationDB needed; a compile check only, nothing talks to a cluster)
+fdbcheck:
+	scripts/fdbcheck.sh
 
 ## lint: formatting and vet
 lint:

@@ -15,6 +15,7 @@ import (
 // Namespace resolves and changes names.
 type Namespace interface {
 	Lookup(ctx context.Context, dir uint64, name string) (*meta.Attr, error)
+	LookupHint(ctx context.Context, dir uint64, name string, hint uint64) (*meta.Attr, error)
 	Create(ctx context.Context, dir uint64, name string, n meta.NewNode) (*meta.Attr, error)
 	Link(ctx context.Context, ino, dir uint64, name string) (*meta.Attr, error)
 	Unlink(ctx context.Context, dir uint64, name string) error

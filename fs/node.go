@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/hafs/hafs/meta"
 )
 
-// node is one inode of the mounted tree. It holds only the inode number:
+// node is one inode of the mounted tree. It holds the inode number:
 // attributes always come from the store (cached by the kernel for the
 // configured timeouts).
 type node struct {
@@ -27,6 +28,8 @@ type node struct {
 	// until its last close: writes to it then go through to the store
 	// (see Write).
 	lockUsed atomic.Bool
+	// listed holds a directory's last listing page, hints for lookups.
+	listed listedNames
 }
 
 var (
@@ -70,6 +73,49 @@ func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gof
 	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
 }
 
+// hint returns the inode name probably leads to: the child the kernel
+// already has under it, or the entry the last listing page returned (so a
+// READDIRPLUS, which looks up every entry it lists, reads each entry and
+// its inode together). 0 when nothing is known.
+func (n *node) hint(name string) uint64 {
+	if c := n.GetChild(name); c != nil {
+		return c.StableAttr().Ino
+	}
+	return n.listed.take(name)
+}
+
+// listedNames keeps the names and inodes of a directory's last listing
+// page, as hints for the lookups that follow it. Each is used once (the
+// child is in the tree after its lookup) and the rest are dropped when
+// the listing ends, so only directories being listed hold any.
+type listedNames struct {
+	mu   sync.Mutex
+	inos map[string]uint64 // guarded by mu
+}
+
+// take returns name's hint, and forgets it.
+func (l *listedNames) take(name string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ino := l.inos[name]
+	delete(l.inos, name)
+	return ino
+}
+
+// note replaces the hints with those of a new page (nil: none).
+func (l *listedNames) note(ents []meta.DirEntry) {
+	var m map[string]uint64
+	if len(ents) > 0 {
+		m = make(map[string]uint64, len(ents))
+	}
+	for _, e := range ents {
+		m[e.Name] = e.Ino
+	}
+	l.mu.Lock()
+	l.inos = m
+	l.mu.Unlock()
+}
+
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ctx = detach(ctx)
 	var a *meta.Attr
@@ -77,7 +123,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if n.root.retrying(n.ino, name) {
 		a, err = n.root.pinLookup(ctx, n.ino, name) // an open's retry (reopen.go)
 	} else {
-		a, err = n.root.m.Lookup(ctx, n.ino, name)
+		a, err = n.root.m.LookupHint(ctx, n.ino, name, n.hint(name))
 	}
 	if err != nil {
 		return nil, n.root.errno("lookup", err)

@@ -43,6 +43,10 @@ func (m *fakeMeta) Lookup(ctx context.Context, dir uint64, name string) (*meta.A
 	return a, nil
 }
 
+func (m *fakeMeta) LookupHint(ctx context.Context, dir uint64, name string, _ uint64) (*meta.Attr, error) {
+	return m.Lookup(ctx, dir, name)
+}
+
 func (m *fakeMeta) Create(ctx context.Context, dir uint64, name string, n meta.NewNode) (*meta.Attr, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -162,5 +166,22 @@ func TestXattrNames(t *testing.T) {
 	}
 	if e := n.Removexattr(context.Background(), "user."); e != syscall.EINVAL {
 		t.Errorf("removexattr user.: %v, want EINVAL", e)
+	}
+}
+
+// TestListedHints checks that a listing's hints are used once and dropped
+// when the listing ends.
+func TestListedHints(t *testing.T) {
+	var l listedNames
+	l.note([]meta.DirEntry{{Name: "a", Ino: 7}, {Name: "b", Ino: 8}})
+	if got := l.take("a"); got != 7 {
+		t.Fatalf("hint of a = %d, want 7", got)
+	}
+	if got := l.take("a"); got != 0 {
+		t.Fatalf("hint of a used twice: %d", got)
+	}
+	l.note(nil)
+	if got := l.take("b"); got != 0 {
+		t.Fatalf("hint of b survived the end of the listing: %d", got)
 	}
 }

@@ -68,6 +68,7 @@ const (
 // it (AckSites): from then on their uploads reach the new primary, so
 // every slice either is scanned here or was uploaded to it.
 func (f *FS) Backfill(ctx context.Context, site string) (BackfillState, error) {
+	ctx = fdbstore.Background(ctx) // no application waits on it
 	state := BackfillDone
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		state = BackfillDone

@@ -23,6 +23,7 @@ type Deletion struct {
 
 // PendingDeletions returns up to limit queued deletions.
 func (f *FS) PendingDeletions(ctx context.Context, limit int) ([]Deletion, error) {
+	ctx = fdbstore.Background(ctx) // the purger's: no application waits on it
 	var out []Deletion
 	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
 		out = out[:0]
@@ -59,6 +60,7 @@ func (f *FS) DoneDeletions(ctx context.Context, done []Deletion) error {
 // PurgeStep moves the chunk records of deleted sliced files to the
 // deletion queue, a page per call, and reports whether work remains.
 func (f *FS) PurgeStep(ctx context.Context) (bool, error) {
+	ctx = fdbstore.Background(ctx) // no application waits on it
 	more := false
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		more = false

@@ -284,6 +284,11 @@ func (f *FS) getAttr(tx fdbstore.ReadTx, ino uint64) (*Attr, error) {
 	if err != nil {
 		return nil, err
 	}
+	return attrFrom(ino, v)
+}
+
+// attrFrom decodes inode ino's record v, as read from the store.
+func attrFrom(ino uint64, v []byte) (*Attr, error) {
 	if v == nil {
 		return nil, syscall.ENOENT
 	}

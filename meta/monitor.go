@@ -32,6 +32,7 @@ func (f *FS) NewMonitor(expiry time.Duration, log *slog.Logger) *Monitor {
 
 // Check runs one round: it returns the sessions it expired.
 func (m *Monitor) Check(ctx context.Context) ([]string, error) {
+	ctx = fdbstore.Background(ctx) // no application waits on it
 	sessions, err := m.f.Sessions(ctx)
 	if err != nil {
 		return nil, err

@@ -84,7 +84,16 @@ func (f *FS) lookupTx(tx fdbstore.ReadTx, dir uint64, name string) (dent, *Attr,
 
 // dirTx reads dir and checks that it is a live directory.
 func (f *FS) dirTx(tx fdbstore.ReadTx, dir uint64) (*Attr, error) {
-	p, err := f.getAttr(tx, dir)
+	v, err := tx.Get(f.k.inode(dir))
+	if err != nil {
+		return nil, err
+	}
+	return dirFrom(dir, v)
+}
+
+// dirFrom is dirTx on the record v of dir, already read.
+func dirFrom(dir uint64, v []byte) (*Attr, error) {
+	p, err := attrFrom(dir, v)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +130,41 @@ func (f *FS) Lookup(ctx context.Context, dir uint64, name string) (*Attr, error)
 	return a, err
 }
 
+// LookupHint is Lookup for a caller that believes name leads to inode
+// hint (a child it looked up before, an entry a listing returned): the
+// entry and that inode are read together, one round trip on stores that
+// batch reads. A wrong or stale hint costs one more read, never a wrong
+// answer; 0 is no hint.
+func (f *FS) LookupHint(ctx context.Context, dir uint64, name string, hint uint64) (*Attr, error) {
+	if hint == 0 {
+		return f.Lookup(ctx, dir, name)
+	}
+	if len(name) > MaxNameLen {
+		return nil, syscall.ENAMETOOLONG
+	}
+	var a *Attr
+	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
+		vs, err := fdbstore.GetMany(tx, [][]byte{f.k.dent(dir, name), f.k.inode(hint)})
+		if err != nil {
+			return err
+		}
+		if vs[0] == nil {
+			return syscall.ENOENT
+		}
+		d, err := decodeDent(vs[0])
+		if err != nil {
+			return err
+		}
+		if d.ino == hint {
+			a, err = attrFrom(hint, vs[1])
+		} else {
+			a, err = f.getAttr(tx, d.ino)
+		}
+		return err
+	})
+	return a, err
+}
+
 // addEntry links ino into dir under name, giving it the next cookie.
 func (f *FS) addEntry(tx fdbstore.Tx, dir *Attr, name string, ino uint64, mode uint32) {
 	c := dir.NextCookie
@@ -150,13 +194,16 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 	}
 	var a *Attr
 	err = f.transact(ctx, func(tx fdbstore.Tx) error {
-		p, err := f.dirTx(tx, dir)
+		// Both in one round trip where the store can.
+		vs, err := fdbstore.GetMany(tx, [][]byte{f.k.inode(dir), f.k.dent(dir, name)})
 		if err != nil {
 			return err
 		}
-		if v, err := tx.Get(f.k.dent(dir, name)); err != nil {
+		p, err := dirFrom(dir, vs[0])
+		if err != nil {
 			return err
-		} else if v != nil {
+		}
+		if vs[1] != nil {
 			return syscall.EEXIST
 		}
 		if err := f.permit(ctx, p, MayWrite|MayExec); err != nil {

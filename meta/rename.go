@@ -46,25 +46,24 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 		return syscall.EINVAL
 	}
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		p, err := f.dirTx(tx, dir)
+		// Both directories and both entries in one round trip where the
+		// store can, then both inodes in another.
+		vs, err := fdbstore.GetMany(tx, [][]byte{f.k.inode(dir), f.k.inode(newDir), f.k.dent(dir, name), f.k.dent(newDir, newName)})
+		if err != nil {
+			return err
+		}
+		p, err := dirFrom(dir, vs[0])
 		if err != nil {
 			return err
 		}
 		np := p
 		if newDir != dir {
-			if np, err = f.dirTx(tx, newDir); err != nil {
+			if np, err = dirFrom(newDir, vs[1]); err != nil {
 				return err
 			}
 		}
-		sd, src, err := f.lookupTx(tx, dir, name)
+		sd, src, td, dst, err := f.renameEnds(tx, vs[2], vs[3])
 		if err != nil {
-			return err
-		}
-		td, dst, err := f.lookupTx(tx, newDir, newName)
-		switch {
-		case errors.Is(err, syscall.ENOENT):
-			dst = nil
-		case err != nil:
 			return err
 		}
 		if dst != nil && dst.Ino == src.Ino {
@@ -126,6 +125,39 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 		f.putAttr(tx, src)
 		return nil
 	})
+}
+
+// renameEnds decodes the entries of a rename's source and target (sv and
+// tv as read; the target may be absent, dst then nil) and reads both
+// inodes together.
+func (f *FS) renameEnds(tx fdbstore.ReadTx, sv, tv []byte) (sd dent, src *Attr, td dent, dst *Attr, err error) {
+	if sv == nil {
+		return sd, nil, td, nil, syscall.ENOENT
+	}
+	if sd, err = decodeDent(sv); err != nil {
+		return sd, nil, td, nil, err
+	}
+	keys := [][]byte{f.k.inode(sd.ino)}
+	if tv != nil {
+		if td, err = decodeDent(tv); err != nil {
+			return sd, nil, td, nil, err
+		}
+		keys = append(keys, f.k.inode(td.ino))
+	}
+	vs, err := fdbstore.GetMany(tx, keys)
+	if err != nil {
+		return sd, nil, td, nil, err
+	}
+	if src, err = attrFrom(sd.ino, vs[0]); err != nil {
+		return sd, nil, td, nil, err
+	}
+	if tv != nil {
+		dst, err = attrFrom(td.ino, vs[1])
+		if errors.Is(err, syscall.ENOENT) {
+			dst, err = nil, nil // an entry whose inode is gone: as lookupTx, no target
+		}
+	}
+	return sd, src, td, dst, err
 }
 
 // exchange swaps two names atomically (RENAME_EXCHANGE).

@@ -16,9 +16,11 @@ if [[ "${1:-}" == "--test" ]]; then
 	# litmus, rclone, chromium, curl and davfs2: the real clients the
 	# WebDAV gateway (hafs serve) is tested with. util-linux's mount and
 	# unshare: the mount helper's tests through mount(8); systemd:
-	# systemd-analyze verify of the unit.
-	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables litmus rclone chromium curl davfs2 mount systemd)
-	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables litmus rclone chromium curl mount.davfs unshare mount systemd-analyze)
+	# systemd-analyze verify of the unit. gcc (with libc6-dev, which apt
+	# installs as its recommendation): the stub libfdb_c of
+	# scripts/fdbcheck.sh.
+	want+=(sqlite3 git rsync attr tar diffutils etcd-server iproute2 util-linux iptables litmus rclone chromium curl davfs2 mount systemd gcc)
+	cmds+=(sqlite3 git rsync setfattr tar diff etcd ip nsenter iptables litmus rclone chromium curl mount.davfs unshare mount systemd-analyze gcc)
 fi
 
 missing=()

@@ -186,6 +186,9 @@ func (h hideRead) GetRange(b, e []byte, o fdbstore.RangeOptions) iter.Seq2[fdbst
 
 func (h hideRead) Snapshot() fdbstore.ReadTx { return hideRead{h.ReadTx.Snapshot()} }
 
+// GetMany keeps the wrapped store's reads of several keys together.
+func (h hideRead) GetMany(keys [][]byte) ([][]byte, error) { return fdbstore.GetMany(h.ReadTx, keys) }
+
 // hideTx is hideRead for a read-write transaction.
 type hideTx struct{ fdbstore.Tx }
 
@@ -194,6 +197,9 @@ func (h hideTx) GetRange(b, e []byte, o fdbstore.RangeOptions) iter.Seq2[fdbstor
 }
 
 func (h hideTx) Snapshot() fdbstore.ReadTx { return hideRead{h.Tx.Snapshot()} }
+
+// GetMany keeps the wrapped store's reads of several keys together.
+func (h hideTx) GetMany(keys [][]byte) ([][]byte, error) { return fdbstore.GetMany(h.Tx, keys) }
 
 // unlimited lifts a range's limit: hideMarkers applies it after dropping
 // markers (ranges are read lazily, in pages, so nothing more is fetched).

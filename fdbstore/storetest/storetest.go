@@ -36,10 +36,10 @@ const faultRate = 0.2
 // return an error themselves, which faultstore passes on without injecting
 // (it injects only into attempts whose function succeeded).
 func Run(t *testing.T, open Opener) {
-	t.Run("Plain", func(t *testing.T) { runCases(t, open) })
+	t.Run("Plain", func(t *testing.T) { RunCases(t, open) })
 	t.Run("Faults", func(t *testing.T) {
 		var wrapped []*faultstore.Store // the cases run one at a time
-		runCases(t, func(t *testing.T) fdbstore.Store {
+		RunCases(t, func(t *testing.T) fdbstore.Store {
 			f := faultstore.Wrap(open(t), faultRate, uint64(len(wrapped)+1))
 			wrapped = append(wrapped, f)
 			return f
@@ -55,7 +55,7 @@ func Run(t *testing.T, open Opener) {
 	})
 }
 
-func runCases(t *testing.T, open Opener) {
+func RunCases(t *testing.T, open Opener) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, fdbstore.Store)
@@ -64,6 +64,7 @@ func runCases(t *testing.T, open Opener) {
 		{"RangePaging", testRangePaging},
 		{"RangeBounds", testRangeBounds},
 		{"ReadYourWrites", testReadYourWrites},
+		{"GetMany", testGetMany},
 		{"EmptyValue", testEmptyValue},
 		{"Isolation", testIsolation},
 		{"PhantomDelete", testPhantomDelete},

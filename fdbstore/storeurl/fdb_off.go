@@ -11,7 +11,7 @@ import (
 // fdbBuilt reports that this binary was built without FoundationDB.
 const fdbBuilt = false
 
-func openFDB(string, fdbstore.Options) (fdbstore.Store, error) {
+func openFDB(Spec, fdbstore.Options) (fdbstore.Store, error) {
 	return nil, errors.New("this binary was built without FoundationDB support; " +
 		"install the FoundationDB client (libfdb_c) and rebuild with `make build TAGS=fdb`")
 }

@@ -4,6 +4,7 @@
 //	sqlite:///var/lib/hafs/meta.db          embedded store (the default)
 //	fdb:///etc/foundationdb/fdb.cluster     FoundationDB (builds with -tags fdb)
 //	fdb://                                  FoundationDB, default cluster file
+//	  ?prefix=NAME                          every key in the subspace NAME
 //	etcd://HOST:PORT[,HOST:PORT...]/PREFIX  etcd; every key under PREFIX
 //	  ?cacert=FILE&cert=FILE&key=FILE       TLS (https) to the members
 //	  &max-txn-ops=N&max-request-bytes=N    the server's limits, if raised
@@ -49,6 +50,9 @@ type Spec struct {
 	Endpoints []string
 	// CACert, Cert and Key are etcd's TLS files, when given.
 	CACert, Cert, Key string
+	// Prefix names the FoundationDB subspace of the filesystem ("": the
+	// whole user keyspace).
+	Prefix string
 	// MaxTxnOps and MaxRequestBytes are the etcd server's limits when
 	// raised from etcd's defaults (0: the defaults).
 	MaxTxnOps, MaxRequestBytes int
@@ -59,6 +63,9 @@ type Spec struct {
 
 // String returns the URL form of s.
 func (s Spec) String() string {
+	if s.Scheme == "fdb" && s.Prefix != "" {
+		return s.Scheme + "://" + s.Path + "?" + url.Values{"prefix": {s.Prefix}}.Encode()
+	}
 	if s.Scheme != "etcd" {
 		return s.Scheme + "://" + s.Path
 	}
@@ -98,6 +105,9 @@ func Parse(raw string) (Spec, error) {
 	if u.Opaque != "" {
 		return Spec{}, fmt.Errorf("store URL %q: want %s:///absolute/path", raw, u.Scheme)
 	}
+	if u.Scheme == "fdb" {
+		return parseFDB(raw, u)
+	}
 	if u.Host != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return Spec{}, fmt.Errorf("store URL %q: want SCHEME:///absolute/path (no host, query or fragment)", raw)
 	}
@@ -107,16 +117,28 @@ func Parse(raw string) (Spec, error) {
 			return Spec{}, fmt.Errorf("store URL %q: want sqlite:///absolute/path/to/meta.db", raw)
 		}
 		return Spec{Scheme: "sqlite", Path: filepath.Clean(u.Path)}, nil
-	case "fdb":
-		if u.Path != "" && !filepath.IsAbs(u.Path) {
-			return Spec{}, fmt.Errorf("store URL %q: want fdb:///absolute/path/to/fdb.cluster", raw)
-		}
-		return Spec{Scheme: "fdb", Path: u.Path}, nil
 	case "":
 		return Spec{}, fmt.Errorf("store URL %q: missing scheme; want sqlite:///path, fdb:///cluster-file or etcd://host:port/prefix", raw)
 	default:
 		return Spec{}, fmt.Errorf("store URL %q: unknown scheme %q; want sqlite, fdb or etcd", raw, u.Scheme)
 	}
+}
+
+// parseFDB checks fdb:///absolute/path/to/fdb.cluster[?prefix=NAME].
+func parseFDB(raw string, u *url.URL) (Spec, error) {
+	if u.Host != "" || u.User != nil || u.Fragment != "" || (u.Path != "" && !filepath.IsAbs(u.Path)) {
+		return Spec{}, fmt.Errorf("store URL %q: want fdb:///absolute/path/to/fdb.cluster[?prefix=NAME]", raw)
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "prefix" {
+			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want prefix", raw, k)
+		}
+	}
+	if q.Has("prefix") && q.Get("prefix") == "" {
+		return Spec{}, fmt.Errorf("store URL %q: empty prefix; leave it out to use the whole keyspace", raw)
+	}
+	return Spec{Scheme: "fdb", Path: u.Path, Prefix: q.Get("prefix")}, nil
 }
 
 // Open parses raw and opens the store it names.
@@ -130,9 +152,9 @@ func Open(ctx context.Context, raw string, opts Options) (fdbstore.Store, error)
 		return openEtcd(ctx, spec, opts.Options)
 	case "fdb":
 		if !fdbBuilt {
-			return openFDB(spec.Path, opts.Options)
+			return openFDB(spec, opts.Options)
 		}
-		s, err := openFDB(spec.Path, opts.Options)
+		s, err := openFDB(spec, opts.Options)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", spec, err)
 		}

@@ -30,13 +30,23 @@ func StoreFlags() []cli.Flag {
 	}
 }
 
-// OpenStore opens the store named by --store. An empty one is a mistake
-// (an unset variable in a script, say), not a wish for the default.
+// OpenStore opens the store named by --store (wrapped for fault injection
+// when a test sets EnvTestUnknownResults). An empty one is a mistake (an
+// unset variable in a script, say), not a wish for the default.
 func OpenStore(c *cli.Context, create bool) (fdbstore.Store, error) {
 	if strings.TrimSpace(c.String("store")) == "" {
 		return nil, fmt.Errorf("--store is empty: give a store URL such as %s (or leave --store out for that default)", storeurl.Default)
 	}
-	return storeurl.Open(c.Context, c.String("store"), storeurl.Options{Create: create})
+	s, err := storeurl.Open(c.Context, c.String("store"), storeurl.Options{Create: create})
+	if err != nil {
+		return nil, err
+	}
+	w, err := withTestFaults(s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // OpenFS opens the store and the filesystem named by --store and --name.

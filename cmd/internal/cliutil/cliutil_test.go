@@ -94,3 +94,17 @@ func TestCommandFlagsFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTestFaults(t *testing.T) {
+	if r, s, err := parseTestFaults("0.25,7"); err != nil || r != 0.25 || s != 7 {
+		t.Errorf(`parseTestFaults("0.25,7") = %v, %v, %v`, r, s, err)
+	}
+	if r, s, err := parseTestFaults("0.5"); err != nil || r != 0.5 || s != 0 {
+		t.Errorf(`parseTestFaults("0.5") = %v, %v, %v`, r, s, err)
+	}
+	for _, bad := range []string{"x", "0", "1", "-0.1", "0.2,x", "0.2,-1"} {
+		if _, _, err := parseTestFaults(bad); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("parseTestFaults(%q) err = %v, want a one-line error", bad, err)
+		}
+	}
+}
