@@ -158,12 +158,23 @@ func (f *file) Write(p []byte) (int, error) {
 		return 0, f.werr
 	}
 	if err := f.fs.data.Write(f.ctx, f.ino, f.pos, p); err != nil {
-		f.werr = fmt.Errorf("write %s: %w", f.name, err)
-		return 0, f.werr
+		return 0, f.failWrite(err)
 	}
 	f.pos += int64(len(p))
 	f.size = max(f.size, f.pos)
 	return len(p), nil
+}
+
+// failWrite records a write's failure for the rest of the request; a lack
+// of space (capacity, inode limit, full store) is answered 507.
+func (f *file) failWrite(err error) error {
+	f.werr = fmt.Errorf("write %s: %w", f.name, err)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if st := stateOf(f.ctx); st != nil {
+			st.noSpace = true
+		}
+	}
+	return f.werr
 }
 
 // ReadFrom writes what r yields at the file offset in pieces of ioSize
@@ -278,7 +289,7 @@ func (f *file) Close() error {
 	if f.writable {
 		if f.werr == nil {
 			if ferr := f.fs.data.Flush(ctx, f.ino); ferr != nil {
-				f.werr = fmt.Errorf("write %s: %w", f.name, ferr)
+				f.failWrite(ferr)
 			}
 		}
 		err = f.werr

@@ -117,8 +117,8 @@ var readMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, h
 // request ends with one access log line.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
 	st := &reqState{method: r.Method}
+	rec := &recorder{ResponseWriter: w, st: st}
 	user := ""
 	defer func() { g.logRequest(r, rec, st, user, time.Since(start)) }()
 	if g.opts.Auth != nil {
@@ -266,11 +266,15 @@ func (g *Gateway) logRequest(r *http.Request, rec *recorder, st *reqState, user 
 // recorder notes the status and the bytes of a response.
 type recorder struct {
 	http.ResponseWriter
+	st     *reqState
 	status int
 	bytes  int64
 }
 
 func (r *recorder) WriteHeader(code int) {
+	if r.st != nil && r.st.noSpace && code >= 400 {
+		code = http.StatusInsufficientStorage
+	}
 	if r.status == 0 {
 		r.status = code
 	}

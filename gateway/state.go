@@ -14,6 +14,9 @@ type reqState struct {
 	body   *bodyTracker // PUT: whether the whole body arrived
 	// err is what the webdav handler reported, for the access log.
 	err error
+	// noSpace: a write failed for lack of space; the error status the
+	// handler chose becomes 507 Insufficient Storage (RFC 4918, 11.5).
+	noSpace bool
 }
 
 type stateKey struct{}
