@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hafs/hafs/cmd/internal/cliutil"
+	"github.com/hafs/hafs/cmd/internal/progress"
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/storeurl"
 	"github.com/hafs/hafs/meta"
@@ -17,23 +19,23 @@ import (
 // transactions): a dump reads a single snapshot however long it takes.
 const dumpTimeout = 24 * time.Hour
 
-// progressLine returns a meta.Progress that prints a plain line to stderr
-// every few seconds, and the last figures when done is called.
+// progressLine returns a meta.Progress that reports the keys written or
+// read so far on stderr (a bar redrawn on a terminal, a plain line every
+// few seconds otherwise), and a done that prints the final figures.
 func progressLine(what string) (meta.Progress, func()) {
-	var last time.Time
-	var keys, bytes int64
-	start := time.Now()
-	print := func() {
-		fmt.Fprintf(os.Stderr, "%s: %d keys, %s, %.0f s\n", what, keys, cliutil.FormatSize(bytes), time.Since(start).Seconds())
-	}
+	bar := progress.New(os.Stderr, what+" keys", 0)
+	var mu sync.Mutex
+	var seen, bytes int64
 	return func(k, b int64) {
-			keys, bytes = k, b
-			if time.Since(last) >= 3*time.Second {
-				print()
-				last = time.Now()
-			}
+			mu.Lock()
+			defer mu.Unlock()
+			bar.Add(k - seen)
+			seen, bytes = k, b
 		}, func() {
-			print()
+			bar.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(os.Stderr, "%s: %d keys, %s\n", what, seen, cliutil.FormatSize(bytes))
 		}
 }
 
