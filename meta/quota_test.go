@@ -1,0 +1,320 @@
+package meta_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
+	"github.com/hafs/hafs/meta"
+	"github.com/hafs/hafs/test/teststore"
+)
+
+// quotaFS is a filesystem with helpers for the quota tests.
+type quotaFS struct {
+	t   *testing.T
+	m   *meta.FS
+	s   fdbstore.Store
+	ctx context.Context
+}
+
+func newQuotaFS(t *testing.T) *quotaFS {
+	t.Helper()
+	s := teststore.Open(t, teststore.URL(t))
+	ctx := context.Background()
+	if _, err := meta.Mkfs(ctx, s, "t", false); err != nil {
+		t.Fatal(err)
+	}
+	m, err := meta.Open(ctx, s, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &quotaFS{t: t, m: m, s: s, ctx: ctx}
+}
+
+func (q *quotaFS) mk(dir uint64, name string, mode uint32) uint64 {
+	q.t.Helper()
+	a, err := q.m.Create(q.ctx, dir, name, meta.NewNode{Mode: mode})
+	if err != nil {
+		q.t.Fatalf("create %q: %v", name, err)
+	}
+	return a.Ino
+}
+
+func (q *quotaFS) write(ino uint64, off int64, n int) error {
+	_, err := q.m.Write(q.ctx, ino, off, make([]byte, n))
+	return err
+}
+
+// usage asserts the usage of the quota on dir.
+func (q *quotaFS) usage(dir uint64, bytes, inodes int64) {
+	q.t.Helper()
+	got, err := q.m.QuotaGet(q.ctx, dir)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	if got.UsedBytes != bytes || got.UsedInodes != inodes {
+		q.t.Fatalf("quota on %d (%s): %d bytes, %d inodes used, want %d, %d",
+			dir, got.Path, got.UsedBytes, got.UsedInodes, bytes, inodes)
+	}
+}
+
+const (
+	reg = syscall.S_IFREG | 0o644
+	dir = syscall.S_IFDIR | 0o755
+)
+
+// TestQuotaUsage: a quota's usage follows creates, writes, truncates,
+// fallocate, links, unlinks, rmdir and the last close of an unlinked file
+// exactly, limits refuse with EDQUOT changing nothing, rename and link out
+// of the quota are EXDEV, and fsck agrees throughout.
+func TestQuotaUsage(t *testing.T) {
+	q := newQuotaFS(t)
+	ctx := q.ctx
+	d := q.mk(meta.RootIno, "q", dir)
+	if err := q.m.QuotaSet(ctx, d, meta.QuotaLimits{Bytes: 1 << 20, Inodes: 5}); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 0, 0)
+	f := q.mk(d, "f", reg)
+	sub := q.mk(d, "sub", dir)
+	g := q.mk(sub, "g", reg)
+	q.usage(d, 0, 3)
+	if err := q.write(f, 0, 300_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.write(g, 0, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 400_000, 3)
+	size := uint64(1000)
+	if _, err := q.m.SetAttr(ctx, g, meta.SetAttrReq{Size: &size}); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 301_000, 3)
+	if err := q.m.Fallocate(ctx, g, 0, 200_000, 0); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 500_000, 3)
+	check(t, q.m)
+
+	// Past the byte limit: EDQUOT, and the file is as it was.
+	if err := q.write(f, 300_000, 700_000); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("write past the quota: %v, want EDQUOT", err)
+	}
+	if err := q.m.Fallocate(ctx, f, 0, 2<<20, 0); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("fallocate past the quota: %v, want EDQUOT", err)
+	}
+	if a, err := q.m.GetAttr(ctx, f); err != nil || a.Size != 300_000 || a.Alloc != 300_000 {
+		t.Fatalf("after EDQUOT: %+v, %v", a, err)
+	}
+	q.usage(d, 500_000, 3)
+	// Past the inode limit.
+	q.mk(d, "l1", syscall.S_IFLNK|0o777)
+	q.mk(sub, "e", reg)
+	if _, err := q.m.Create(ctx, d, "x", meta.NewNode{Mode: reg}); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("sixth inode: %v, want EDQUOT", err)
+	}
+	if _, err := q.m.Lookup(ctx, d, "x"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("a refused create left %q: %v", "x", err)
+	}
+	q.usage(d, 500_000, 5)
+	// The root has no quota: outside, nothing is limited.
+	out := q.mk(meta.RootIno, "out", reg)
+	if err := q.write(out, 0, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	// Across the quota's border: EXDEV; inside it: fine.
+	if err := q.m.Rename(ctx, d, "f", meta.RootIno, "f", 0); !errors.Is(err, syscall.EXDEV) {
+		t.Fatalf("rename out of the quota: %v, want EXDEV", err)
+	}
+	if err := q.m.Rename(ctx, meta.RootIno, "out", sub, "out", 0); !errors.Is(err, syscall.EXDEV) {
+		t.Fatalf("rename into the quota: %v, want EXDEV", err)
+	}
+	if _, err := q.m.Link(ctx, f, meta.RootIno, "fl"); !errors.Is(err, syscall.EXDEV) {
+		t.Fatalf("link out of the quota: %v, want EXDEV", err)
+	}
+	if err := q.m.Rename(ctx, d, "f", sub, "f2", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.m.Link(ctx, f, d, "f3"); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 500_000, 5) // a link is no new inode
+	// Frees: unlink of both links, and the last close of an open one.
+	for _, n := range []struct {
+		dir  uint64
+		name string
+	}{{sub, "f2"}, {d, "f3"}} {
+		if err := q.m.Unlink(ctx, n.dir, n.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.usage(d, 200_000, 4)
+	cl := client(t, q.m, "a")
+	if _, err := cl.Open(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.m.Unlink(ctx, sub, "g"); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 200_000, 4) // open, unlinked: still counted
+	check(t, q.m)
+	if err := cl.Close(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 0, 3)
+	if err := q.m.Unlink(ctx, sub, "e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.m.Rmdir(ctx, d, "sub"); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 0, 1)
+	check(t, q.m)
+}
+
+// TestQuotaNested: a quota inside another counts in both; the inner limit
+// refuses even when the outer has room, and the outer's when the inner
+// has; quota set on a non-empty directory (around an existing quota too)
+// counts what is there; unset gives the labels back; fsck agrees.
+func TestQuotaNested(t *testing.T) {
+	q := newQuotaFS(t)
+	ctx := q.ctx
+	a := q.mk(meta.RootIno, "a", dir)
+	b := q.mk(a, "b", dir)
+	c := q.mk(b, "c", dir)
+	fa := q.mk(a, "fa", reg)
+	fc := q.mk(c, "fc", reg)
+	for _, w := range []struct {
+		ino uint64
+		n   int
+	}{{fa, 10_000}, {fc, 20_000}} {
+		if err := q.write(w.ino, 0, w.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The inner quota first, then one around it, both on full directories.
+	if err := q.m.QuotaSet(ctx, b, meta.QuotaLimits{Bytes: 50_000}); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(b, 20_000, 2) // c and fc
+	check(t, q.m)
+	if err := q.m.QuotaSet(ctx, a, meta.QuotaLimits{Bytes: 100_000, Inodes: 100}); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(a, 30_000, 4) // b, fa, and b's two
+	check(t, q.m)
+	// The inner limit binds first.
+	if err := q.write(fc, 20_000, 40_000); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("write past the inner quota: %v, want EDQUOT", err)
+	}
+	if err := q.write(fc, 20_000, 30_000); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(b, 50_000, 2)
+	q.usage(a, 60_000, 4)
+	// Then the outer one, outside the inner.
+	if err := q.write(fa, 10_000, 50_000); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("write past the outer quota: %v, want EDQUOT", err)
+	}
+	// A rename between the two quotas is EXDEV; of the inner directory
+	// itself within the outer quota, fine.
+	if err := q.m.Rename(ctx, c, "fc", a, "fc", 0); !errors.Is(err, syscall.EXDEV) {
+		t.Fatalf("rename from the inner quota to the outer: %v, want EXDEV", err)
+	}
+	if err := q.m.Rename(ctx, a, "b", a, "b2", 0); err != nil {
+		t.Fatal(err)
+	}
+	check(t, q.m)
+	list, err := q.m.QuotaList(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	if list[0].Path != "/a" || list[1].Path != "/a/b2" || list[1].Parent != a {
+		t.Fatalf("list: %+v", list)
+	}
+	// Unset the outer: the inner stays exact, the labels go back.
+	if err := q.m.QuotaUnset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.m.QuotaGet(ctx, a); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("quota after unset: %v", err)
+	}
+	q.usage(b, 50_000, 2)
+	if err := q.write(fa, 10_000, 500_000); err != nil {
+		t.Fatalf("write without the outer quota: %v", err)
+	}
+	check(t, q.m)
+	if err := q.m.QuotaUnset(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := q.m.QuotaList(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("list after unsetting both: %+v, %v", list, err)
+	}
+	if err := q.m.Rename(ctx, c, "fc", meta.RootIno, "fc", 0); err != nil {
+		t.Fatalf("rename once no quota is left: %v", err)
+	}
+	check(t, q.m)
+}
+
+// TestQuotaFsck: fsck reports a quota whose usage counter was corrupted,
+// and an inode whose label its directory does not give.
+func TestQuotaFsck(t *testing.T) {
+	q := newQuotaFS(t)
+	d := q.mk(meta.RootIno, "q", dir)
+	if err := q.m.QuotaSet(q.ctx, d, meta.QuotaLimits{Inodes: 10}); err != nil {
+		t.Fatal(err)
+	}
+	q.mk(d, "f", reg)
+	check(t, q.m)
+	key := tuple.Pack("hafs", "t", "qused", int64(d), "inodes")
+	if err := q.s.Transact(q.ctx, func(tx fdbstore.Tx) error { tx.Add(key, 1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := q.m.Check(q.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "usage 0 bytes, 2 inodes") {
+		t.Fatalf("fsck of a corrupted usage: %q", rep.Problems)
+	}
+}
+
+// TestQuotaLargeDir: quota set and unset on a directory larger than one
+// page stay within the store's transaction limits and count exactly.
+func TestQuotaLargeDir(t *testing.T) {
+	q := newQuotaFS(t)
+	d := q.mk(meta.RootIno, "big", dir)
+	s := q.mk(d, "s", dir)
+	const n = 600
+	for i := range n {
+		q.mk(s, "f"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+itoa(i), reg)
+	}
+	if err := q.m.QuotaSet(q.ctx, d, meta.QuotaLimits{Inodes: n + 1}); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(d, 0, n+1)
+	if _, err := q.m.Create(q.ctx, s, "one-more", meta.NewNode{Mode: reg}); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("create past %d inodes: %v, want EDQUOT", n+1, err)
+	}
+	check(t, q.m)
+	if err := q.m.QuotaUnset(q.ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	q.mk(s, "one-more", reg)
+	check(t, q.m)
+}
+
+func itoa(i int) string {
+	var b []byte
+	for {
+		b = append([]byte{byte('0' + i%10)}, b...)
+		if i /= 10; i == 0 {
+			return string(b)
+		}
+	}
+}
