@@ -104,7 +104,7 @@ func (f *FS) QuotaUnset(ctx context.Context, dir uint64) error {
 // relabel walks the subtree under root, moving every inode labeled from to
 // to (count: adding it to to's usage, for a new quota) and re-parenting
 // the nested quotas whose parent is from; it descends through the
-// directories it relabels, not into nested quotas.
+// directories labeled from or to, not into nested quotas.
 func (f *FS) relabel(ctx context.Context, root, from, to uint64, count bool) error {
 	queue := []uint64{root}
 	for len(queue) > 0 {
@@ -167,23 +167,11 @@ func (f *FS) relabelPage(tx fdbstore.Tx, dir uint64, after string, first bool, f
 		if err != nil {
 			return nil, "", 0, fmt.Errorf("directory %d, entry %q: %w", dir, en.name, err)
 		}
-		if a.Qid != from {
-			continue // labeled already (created since, or a second link)
+		descend, err := f.relabelOne(tx, a, from, to, count)
+		if err != nil {
+			return nil, "", 0, err
 		}
-		a.Qid = to
-		f.putAttr(tx, a)
-		if count {
-			tx.Add(f.k.quotaUse(to, "inodes"), 1)
-			if a.Alloc != 0 {
-				tx.Add(f.k.quotaUse(to, "alloc"), int64(a.Alloc))
-			}
-		}
-		switch {
-		case a.Flags&AttrQuotaDir != 0:
-			if err := f.reparentQuota(tx, a.Ino, from, to, count); err != nil {
-				return nil, "", 0, err
-			}
-		case a.IsDir():
+		if descend {
 			dirs = append(dirs, a.Ino)
 		}
 	}
@@ -210,4 +198,32 @@ func (f *FS) reparentQuota(tx fdbstore.Tx, q, from, to uint64, count bool) error
 		tx.Add(f.k.quotaUse(to, "inodes"), decI64(vs[1]))
 	}
 	return f.putQuotaRec(tx, q, r)
+}
+
+// relabelOne moves inode a from label from to to, and reports whether the
+// walk descends into it: a directory labeled from or to (labeled already:
+// created since, or by a run interrupted before it listed the directory),
+// not a nested quota.
+func (f *FS) relabelOne(tx fdbstore.Tx, a *Attr, from, to uint64, count bool) (bool, error) {
+	quotaDir := a.Flags&AttrQuotaDir != 0
+	switch a.Qid {
+	case from:
+		a.Qid = to
+		f.putAttr(tx, a)
+		if count {
+			tx.Add(f.k.quotaUse(to, "inodes"), 1)
+			if a.Alloc != 0 {
+				tx.Add(f.k.quotaUse(to, "alloc"), int64(a.Alloc))
+			}
+		}
+		if quotaDir {
+			if err := f.reparentQuota(tx, a.Ino, from, to, count); err != nil {
+				return false, err
+			}
+		}
+	case to:
+	default:
+		return false, nil
+	}
+	return a.IsDir() && !quotaDir, nil
 }
