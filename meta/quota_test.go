@@ -428,3 +428,60 @@ func TestQuotaSetConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaRmdir: removing a quota directory removes its quota; while an
+// open-unlinked file still counts against it, the record stays (listed as
+// removed) so that the file's last close gives the space back to the
+// enclosing quota too, and then goes.
+func TestQuotaRmdir(t *testing.T) {
+	q := newQuotaFS(t)
+	ctx := q.ctx
+	outer := q.mk(meta.RootIno, "outer", dir)
+	inner := q.mk(outer, "inner", dir)
+	for _, d := range []uint64{outer, inner} {
+		if err := q.m.QuotaSet(ctx, d, meta.QuotaLimits{Bytes: 1 << 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := client(t, q.m, "a")
+	o, err := cl.Create(ctx, inner, "o", meta.NewNode{Mode: reg, Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write(ctx, o.Ino, 0, make([]byte, 4000)); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(outer, 4000, 2)
+	if err := cl.Unlink(ctx, inner, "o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.m.Rmdir(ctx, outer, "inner"); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(outer, 4000, 1) // the open file, no longer the directory
+	list, err := q.m.QuotaList(ctx)
+	if err != nil || len(list) != 2 || list[1].State != "removed" || list[1].Path != "" {
+		t.Fatalf("list with a removed quota directory: %+v, %v", list, err)
+	}
+	check(t, q.m)
+	if err := cl.Close(ctx, o.Ino); err != nil {
+		t.Fatal(err)
+	}
+	q.usage(outer, 0, 0)
+	if list, err := q.m.QuotaList(ctx); err != nil || len(list) != 1 {
+		t.Fatalf("list after the last close: %+v, %v", list, err)
+	}
+	check(t, q.m)
+	// An empty quota directory goes with its quota at once.
+	e := q.mk(outer, "e", dir)
+	if err := q.m.QuotaSet(ctx, e, meta.QuotaLimits{Inodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.m.Rmdir(ctx, outer, "e"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.m.QuotaGet(ctx, e); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("quota of a removed empty directory: %v", err)
+	}
+	check(t, q.m)
+}
