@@ -335,7 +335,8 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) error {
 	tx.Add(f.k.stat("inodes"), -1)
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
 	tx.Add(f.k.stat("alloc"), -int64(a.Alloc))
-	if err := f.quotaAdd(tx, a.Qid, -int64(a.Alloc), -1); err != nil {
+	qr, err := f.quotaMove(tx, a.Qid, -int64(a.Alloc), -1)
+	if err != nil {
 		return err
 	}
 	if a.Flags&AttrQuotaDir != 0 {
@@ -343,7 +344,7 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) error {
 			return err
 		}
 	}
-	return f.quotaReap(tx, a.Qid)
+	return f.quotaReap(tx, a.Qid, qr)
 }
 
 // Unlink removes name (not a directory) from dir.

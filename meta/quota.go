@@ -97,6 +97,12 @@ func (f *FS) putQuotaRec(tx fdbstore.Tx, dir uint64, r *quotaRec) error {
 // not conflict on it); past one it fails with EDQUOT and changes nothing.
 // The records are read normally: a quota set or unset meanwhile conflicts.
 func (f *FS) quotaAdd(tx fdbstore.Tx, qid uint64, bytes, inodes int64) error {
+	_, err := f.quotaMove(tx, qid, bytes, inodes)
+	return err
+}
+
+// quotaMove is quotaAdd returning qid's own record (nil when none).
+func (f *FS) quotaMove(tx fdbstore.Tx, qid uint64, bytes, inodes int64) (*quotaRec, error) {
 	type level struct {
 		dir uint64
 		rec *quotaRec
@@ -104,11 +110,11 @@ func (f *FS) quotaAdd(tx fdbstore.Tx, qid uint64, bytes, inodes int64) error {
 	var chain []level
 	for q := qid; q != 0; {
 		if len(chain) == maxQuotaDepth {
-			return fmt.Errorf("%w: quota chain from directory %d too deep or cyclic", fdbstore.ErrCorrupt, qid)
+			return nil, fmt.Errorf("%w: quota chain from directory %d too deep or cyclic", fdbstore.ErrCorrupt, qid)
 		}
 		r, err := f.quotaRecTx(tx, q)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if r == nil {
 			break // an inode labeled by a quota whose record went: fsck's to report
@@ -119,7 +125,7 @@ func (f *FS) quotaAdd(tx fdbstore.Tx, qid uint64, bytes, inodes int64) error {
 	if bytes > 0 || inodes > 0 {
 		for _, l := range chain {
 			if err := f.quotaCheck(tx, l.dir, l.rec, bytes, inodes); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -131,7 +137,10 @@ func (f *FS) quotaAdd(tx fdbstore.Tx, qid uint64, bytes, inodes int64) error {
 			tx.Add(f.k.quotaUse(l.dir, "inodes"), inodes)
 		}
 	}
-	return nil
+	if len(chain) == 0 {
+		return nil, nil
+	}
+	return chain[0].rec, nil
 }
 
 // quotaCheck fails with EDQUOT when adding bytes and inodes would pass
@@ -183,15 +192,12 @@ func (f *FS) quotaDirGone(tx fdbstore.Tx, a *Attr) error {
 	return nil
 }
 
-// quotaReap drops the record of a removed quota directory once nothing
-// counts against it; called after the deletion of an inode labeled qid.
-func (f *FS) quotaReap(tx fdbstore.Tx, qid uint64) error {
-	if qid == 0 {
+// quotaReap drops the record r of removed quota directory qid once
+// nothing counts against it; called after the deletion of an inode
+// labeled qid.
+func (f *FS) quotaReap(tx fdbstore.Tx, qid uint64, r *quotaRec) error {
+	if r == nil || r.State != quotaRemoved {
 		return nil
-	}
-	r, err := f.quotaRecTx(tx, qid)
-	if err != nil || r == nil || r.State != quotaRemoved {
-		return err
 	}
 	v, err := tx.Get(f.k.quotaUse(qid, "inodes"))
 	if err != nil {

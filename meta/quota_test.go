@@ -104,7 +104,12 @@ func TestQuotaUsage(t *testing.T) {
 	q.usage(d, 500_000, 3)
 	check(t, q.m)
 
-	// Past the byte limit: EDQUOT, and the file is as it was.
+	// Past the byte limit: EDQUOT, and the file and the filesystem's
+	// counters are as they were.
+	before, err := q.m.Statfs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := q.write(f, 300_000, 700_000); !errors.Is(err, syscall.EDQUOT) {
 		t.Fatalf("write past the quota: %v, want EDQUOT", err)
 	}
@@ -115,6 +120,9 @@ func TestQuotaUsage(t *testing.T) {
 		t.Fatalf("after EDQUOT: %+v, %v", a, err)
 	}
 	q.usage(d, 500_000, 3)
+	if after, err := q.m.Statfs(ctx); err != nil || after.Alloc != before.Alloc || after.Bytes != before.Bytes {
+		t.Fatalf("statfs after EDQUOT: %+v, %v; before: %+v", after, err, before)
+	}
 	// Past the inode limit.
 	q.mk(d, "l1", syscall.S_IFLNK|0o777)
 	q.mk(sub, "e", reg)
