@@ -391,7 +391,7 @@ func TestQuotaSetConcurrent(t *testing.T) {
 	for i := range 4 {
 		s := q.mk(top, fmt.Sprint("s", i), dir)
 		subs = append(subs, s)
-		for j := range 120 {
+		for j := range 240 {
 			q.mk(s, fmt.Sprint("old", j), reg)
 		}
 	}
@@ -407,11 +407,12 @@ func TestQuotaSetConcurrent(t *testing.T) {
 				t.Errorf("write: %v", err)
 			}
 			old := round*60 + i
-			err = m.Rename(ctx, s, fmt.Sprint("old", old), s, fmt.Sprint("moved", old), 0)
+			// To a name the walk may have passed: it must still be counted.
+			err = m.Rename(ctx, s, fmt.Sprint("old", old), s, fmt.Sprint("a-moved", old), 0)
 			if err != nil {
 				t.Errorf("rename: %v", err)
 			}
-			if err := m.Unlink(ctx, s, fmt.Sprint("moved", old)); err != nil {
+			if err := m.Unlink(ctx, s, fmt.Sprint("old", old+120)); err != nil {
 				t.Errorf("unlink: %v", err)
 			}
 		}

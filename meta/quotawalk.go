@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/tuple"
 )
 
 // QuotaLimits are the limits QuotaSet gives a directory; zero is none.
@@ -110,21 +111,19 @@ func (f *FS) relabel(ctx context.Context, root, from, to uint64, count bool) err
 	for len(queue) > 0 {
 		dir := queue[0]
 		queue = queue[1:]
-		var after string
-		for first := true; ; first = false {
+		for after := uint64(0); ; {
 			var dirs []uint64
-			var last string
-			var n int
+			var last uint64
 			err := f.transact(ctx, func(tx fdbstore.Tx) error {
 				var err error
-				dirs, last, n, err = f.relabelPage(tx, dir, after, first, from, to, count)
+				dirs, last, err = f.relabelPage(tx, dir, after, from, to, count)
 				return err
 			})
 			if err != nil {
 				return err
 			}
 			queue = append(queue, dirs...)
-			if n == 0 {
+			if last == 0 {
 				break
 			}
 			after = last
@@ -133,15 +132,14 @@ func (f *FS) relabel(ctx context.Context, root, from, to uint64, count bool) err
 	return nil
 }
 
-// relabelPage relabels one page of dir's entries after the name after
-// (from the start when first); it returns the directories to descend
-// into, the last name seen and how many entries the page held.
-func (f *FS) relabelPage(tx fdbstore.Tx, dir uint64, after string, first bool, from, to uint64,
-	count bool) (dirs []uint64, last string, n int, err error) {
-	b, e := f.k.dentRange(dir)
-	if !first {
-		b = append(f.k.dent(dir, after), 0) // the first key after it
-	}
+// relabelPage relabels one page of dir's entries, in readdir cookie order
+// from the cookie after after: an entry created or renamed (within dir, the
+// only rename the walk allows between differently labeled places) while
+// the walk runs gets a higher cookie than any already seen, so none hides
+// behind the walk's position. It returns the directories to descend into
+// and the page's last cookie (0: no entry left).
+func (f *FS) relabelPage(tx fdbstore.Tx, dir, after, from, to uint64, count bool) (dirs []uint64, last uint64, err error) {
+	b, e := f.k.dcookieFrom(dir, after+1)
 	type ent struct {
 		name string
 		ino  uint64
@@ -149,36 +147,36 @@ func (f *FS) relabelPage(tx fdbstore.Tx, dir uint64, after string, first bool, f
 	var ents []ent
 	for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: f.page(256, 6)}) {
 		if err != nil {
-			return nil, "", 0, err
+			return nil, 0, err
 		}
-		el, err := f.k.unpack(kv.Key)
-		if err != nil || len(el) != 3 {
-			return nil, "", 0, fmt.Errorf("%w: entry key in directory %d", fdbstore.ErrCorrupt, dir)
+		kel, err := f.k.unpack(kv.Key)
+		if err != nil || len(kel) != 3 {
+			return nil, 0, fmt.Errorf("%w: readdir key in directory %d", fdbstore.ErrCorrupt, dir)
 		}
-		d, err := decodeDent(kv.Value)
-		if err != nil {
-			return nil, "", 0, err
+		vel, err := tuple.Unpack(kv.Value)
+		if err != nil || len(vel) != 3 {
+			return nil, 0, fmt.Errorf("%w: readdir entry in directory %d", fdbstore.ErrCorrupt, dir)
 		}
-		name, _ := el[2].(string)
-		ents = append(ents, ent{name, d.ino})
+		c, _ := kel[2].(int64)
+		name, _ := vel[0].(string)
+		ino, _ := vel[1].(int64)
+		ents = append(ents, ent{name, uint64(ino)})
+		last = uint64(c)
 	}
 	for _, en := range ents {
 		a, err := f.getAttr(tx, en.ino)
 		if err != nil {
-			return nil, "", 0, fmt.Errorf("directory %d, entry %q: %w", dir, en.name, err)
+			return nil, 0, fmt.Errorf("directory %d, entry %q: %w", dir, en.name, err)
 		}
 		descend, err := f.relabelOne(tx, a, from, to, count)
 		if err != nil {
-			return nil, "", 0, err
+			return nil, 0, err
 		}
 		if descend {
 			dirs = append(dirs, a.Ino)
 		}
 	}
-	if len(ents) > 0 {
-		last = ents[len(ents)-1].name
-	}
-	return dirs, last, len(ents), nil
+	return dirs, last, nil
 }
 
 // reparentQuota makes nested quota q (whose parent was from) a child of
