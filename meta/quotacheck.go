@@ -70,7 +70,8 @@ func (c *checker) checkQuotas() {
 			got = &[2]int64{}
 		}
 		if *got != *want[q] {
-			c.bad("quota of directory %d: usage %d bytes, %d inodes; its inodes add up to %d bytes, %d inodes",
+			c.bad("quota of directory %d: usage %d bytes, %d inodes; its inodes add up to %d bytes, %d inodes "+
+				"(hafs quota unset and set recount it)",
 				q, got[0], got[1], want[q][0], want[q][1])
 		}
 		if r.Parent != 0 && c.quotas[r.Parent] == nil {
