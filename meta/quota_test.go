@@ -133,6 +133,14 @@ func TestQuotaUsage(t *testing.T) {
 		t.Fatalf("a refused create left %q: %v", "x", err)
 	}
 	q.usage(d, 500_000, 5)
+	testQuotaBorder(t, q, d, sub, f, g)
+}
+
+// testQuotaBorder goes on from TestQuotaUsage: outside the quota nothing
+// is limited, moves across its border are EXDEV, and unlink, the last
+// close of an unlinked file and rmdir give back what they counted.
+func testQuotaBorder(t *testing.T, q *quotaFS, d, sub, f, g uint64) {
+	ctx := q.ctx
 	// The root has no quota: outside, nothing is limited.
 	out := q.mk(meta.RootIno, "out", reg)
 	if err := q.write(out, 0, 2<<20); err != nil {

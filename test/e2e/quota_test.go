@@ -115,6 +115,14 @@ func testQuota(t *testing.T, fs *FS) {
 	must(t, os.Remove(big))
 	wantUsage(1000, 1)
 
+	testQuotaInodes(t, fs, m.Dir, wantUsage)
+}
+
+// testQuotaInodes goes on from testQuota on /q of mount dir, holding
+// 1,000 bytes in one file: the inode limit, list, EXDEV, rm, a changed
+// limit, fsck, bad input and unset.
+func testQuotaInodes(t *testing.T, fs *FS, dir string, wantUsage func(bytes, inodes int64)) {
+	q := filepath.Join(dir, "q")
 	// Exactly 100,000 bytes, then inodes up to the limit of 10.
 	must(t, os.WriteFile(filepath.Join(q, "data"), make([]byte, 100_000), 0o644))
 	must(t, os.Mkdir(filepath.Join(q, "sub"), 0o755))
@@ -133,9 +141,9 @@ func testQuota(t *testing.T, fs *FS) {
 		t.Errorf("hafs quota list: %v\n%s", err, out)
 	}
 	// Across the quota's border: EXDEV (mv copies, cp counts outside).
-	wantErrno(t, "rename out of the quota", unix.Rename(filepath.Join(q, "data"), filepath.Join(m.Dir, "data")), unix.EXDEV)
-	wantErrno(t, "link out of the quota", unix.Link(filepath.Join(q, "data"), filepath.Join(m.Dir, "data")), unix.EXDEV)
-	must(t, os.WriteFile(filepath.Join(m.Dir, "outside"), make([]byte, 2<<20), 0o644))
+	wantErrno(t, "rename out of the quota", unix.Rename(filepath.Join(q, "data"), filepath.Join(dir, "data")), unix.EXDEV)
+	wantErrno(t, "link out of the quota", unix.Link(filepath.Join(q, "data"), filepath.Join(dir, "data")), unix.EXDEV)
+	must(t, os.WriteFile(filepath.Join(dir, "outside"), make([]byte, 2<<20), 0o644))
 	must(t, os.Rename(filepath.Join(q, "data"), filepath.Join(q, "sub", "data")))
 
 	// rm frees; the limits change on the mounted filesystem.
@@ -164,5 +172,5 @@ func testQuota(t *testing.T, fs *FS) {
 	if out, err := hafsQuota(t, fs, "list"); err != nil || strings.Contains(out, "/q") {
 		t.Errorf("hafs quota list after unset: %v\n%s", err, out)
 	}
-	must(t, os.Rename(filepath.Join(q, "now-unbounded"), filepath.Join(m.Dir, "moved")))
+	must(t, os.Rename(filepath.Join(q, "now-unbounded"), filepath.Join(dir, "moved")))
 }
