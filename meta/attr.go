@@ -33,6 +33,10 @@ type Attr struct {
 	// space.go): what statfs counts as used and stat(2) as blocks, never
 	// more than Size, so a sparse file counts only what was written.
 	Alloc uint64
+	// Qid is the nearest quota directory above this inode (quota.go): the
+	// quota its bytes and itself count against, with the quotas enclosing
+	// that one. Zero: none.
+	Qid uint64
 	// Target is a symlink's target.
 	Target string
 }
@@ -40,6 +44,18 @@ type Attr struct {
 // AttrSliced marks a regular file whose body is kept as slices of block
 // objects (the chunk map), over whatever inline blocks it had before.
 const AttrSliced uint32 = 1
+
+// AttrQuotaDir marks a directory that has a quota record: its new children
+// take it as their Qid, so a create needs no extra read to find it.
+const AttrQuotaDir uint32 = 2
+
+// childQid is the Qid a new child of directory p takes.
+func (a *Attr) childQid() uint64 {
+	if a.Flags&AttrQuotaDir != 0 {
+		return a.Ino
+	}
+	return a.Qid
+}
 
 // Sliced reports whether the file's body lives in the object store.
 func (a *Attr) Sliced() bool { return a.Flags&AttrSliced != 0 }
@@ -60,17 +76,20 @@ func (a *Attr) Blocks() uint64 {
 	return (a.Size + 511) / 512
 }
 
-// attrVersion 2 added Alloc; version 1 records (written before space
-// accounting) decode with Alloc = Size, as if dense.
+// attrVersion 3 added Qid (version 2 records decode with Qid 0: no
+// quota); version 2 added Alloc, and version 1 records (written before
+// space accounting) decode with Alloc = Size, as if dense.
 const (
-	attrVersion   = 2
+	attrVersion   = 3
+	attrVersionV2 = 2
 	attrVersionV1 = 1
 )
 
-// attrFixed is the encoded size of the fixed-width fields (version 2).
+// attrFixed is the encoded size of the fixed-width fields (version 3).
 const (
 	attrFixedV1 = 1 + 8*2 + 4*6 + 8*3 + 8*2
-	attrFixed   = attrFixedV1 + 8
+	attrFixedV2 = attrFixedV1 + 8
+	attrFixed   = attrFixedV2 + 8
 )
 
 func (a *Attr) encode() []byte {
@@ -87,6 +106,7 @@ func (a *Attr) encode() []byte {
 	b = binary.LittleEndian.AppendUint64(b, a.Parent)
 	b = binary.LittleEndian.AppendUint64(b, a.NextCookie)
 	b = binary.LittleEndian.AppendUint64(b, a.Alloc)
+	b = binary.LittleEndian.AppendUint64(b, a.Qid)
 	return append(b, a.Target...)
 }
 
@@ -94,8 +114,10 @@ func decodeAttr(b []byte) (*Attr, error) {
 	fixed := attrFixed
 	if len(b) > 0 && b[0] == attrVersionV1 {
 		fixed = attrFixedV1
+	} else if len(b) > 0 && b[0] == attrVersionV2 {
+		fixed = attrFixedV2
 	}
-	if len(b) < fixed || (b[0] != attrVersion && b[0] != attrVersionV1) {
+	if len(b) < fixed || b[0] < attrVersionV1 || b[0] > attrVersion {
 		return nil, fmt.Errorf("corrupt inode record (%d bytes)", len(b))
 	}
 	le := binary.LittleEndian
@@ -117,6 +139,9 @@ func decodeAttr(b []byte) (*Attr, error) {
 		}
 	} else {
 		a.Alloc = le.Uint64(b[p+16:])
+	}
+	if fixed == attrFixed {
+		a.Qid = le.Uint64(b[p+24:])
 	}
 	a.Target = string(b[fixed:])
 	return a, nil

@@ -24,6 +24,9 @@
 //	("stat", "inodes"|"bytes"|"alloc")  statfs counters, atomic adds: inodes,
 //	                            logical bytes, allocated bytes (space.go)
 //	("cfg", "limits")           capacity and inode limits (JSON; hafs config)
+//	("quota", dir)              a directory quota: limits, enclosing quota,
+//	                            state (JSON; quota.go)
+//	("qused", dir, "alloc"|"inodes")  its usage, atomic adds
 //	("chunk", ino, idx)         a chunk's slice list (see chunks.go)
 //	("intent", session, id)     an upload in flight; ("delq", id) a freed slice
 //	("purge", ino)              a deleted sliced file whose chunks await paging

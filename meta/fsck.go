@@ -36,6 +36,8 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 		chunks:    map[uint64]int{},
 		purging:   map[uint64]bool{},
 		counters:  map[string]int64{},
+		quotas:    map[uint64]*quotaRec{},
+		quotaUse:  map[uint64]*[2]int64{},
 	}
 	err := f.scan(ctx, func(key, value []byte) error {
 		el, err := f.k.unpack(key)
@@ -55,6 +57,7 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	c.checkData()
 	c.checkOpens()
 	c.checkCounters()
+	c.checkQuotas()
 	if c.inodes[RootIno] == nil {
 		c.bad("root directory missing")
 	}
@@ -78,6 +81,8 @@ type checker struct {
 	chunks    map[uint64]int  // chunk records per inode
 	purging   map[uint64]bool // deleted sliced inodes awaiting purge
 	counters  map[string]int64
+	quotas    map[uint64]*quotaRec // quota records by directory
+	quotaUse  map[uint64]*[2]int64 // their counters: allocated bytes, inodes
 }
 
 type checkEntry struct {
@@ -139,6 +144,8 @@ func (c *checker) collect(el []any, value []byte) {
 		c.openRecs[[2]string{str(2), fmt.Sprint(id(1))}] = true
 	case kind == kindSessOpen && len(el) == 3:
 		c.sessOpens[[2]string{str(1), fmt.Sprint(id(2))}] = true
+	case kind == kindQuota || kind == kindQuotaUse:
+		c.collectQuota(el, value)
 	}
 }
 

@@ -212,9 +212,12 @@ func (f *FS) Create(ctx context.Context, dir uint64, name string, n NewNode) (*A
 		if err := f.checkInodes(tx); err != nil {
 			return err
 		}
+		if err := f.quotaAdd(tx, p.childQid(), 0, 1); err != nil {
+			return err
+		}
 		t := now()
 		a = &Attr{Ino: ino, Mode: n.Mode, Nlink: 1, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev,
-			Atime: t, Mtime: t, Ctime: t, Target: n.Target}
+			Atime: t, Mtime: t, Ctime: t, Target: n.Target, Qid: p.childQid()}
 		if a.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 			a.Size = uint64(len(n.Target))
 		}
@@ -267,6 +270,9 @@ func (f *FS) Link(ctx context.Context, ino, dir uint64, name string) (*Attr, err
 		if a.Nlink == 0 {
 			return syscall.ENOENT
 		}
+		if a.Qid != p.childQid() {
+			return syscall.EXDEV // another quota's: as XFS project quotas
+		}
 		if v, err := tx.Get(f.k.dent(dir, name)); err != nil {
 			return err
 		} else if v != nil {
@@ -310,13 +316,13 @@ func (f *FS) dropLink(tx fdbstore.Tx, a *Attr, t int64) error {
 		tx.Set(f.k.orphan(a.Ino), nil)
 		return nil
 	}
-	f.deleteInode(tx, a)
-	return nil
+	return f.deleteInode(tx, a)
 }
 
 // deleteInode removes an inode and everything hanging off it. Each clear is
 // one range mutation, so the transaction stays small for any file size.
-func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
+// Its quotas give back what it counted.
+func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) error {
 	tx.Clear(f.k.inode(a.Ino))
 	tx.Clear(f.k.orphan(a.Ino))
 	tx.ClearRange(f.k.blocksFrom(a.Ino, 0))
@@ -329,6 +335,16 @@ func (f *FS) deleteInode(tx fdbstore.Tx, a *Attr) {
 	tx.Add(f.k.stat("inodes"), -1)
 	tx.Add(f.k.stat("bytes"), -int64(a.Size))
 	tx.Add(f.k.stat("alloc"), -int64(a.Alloc))
+	qr, err := f.quotaMove(tx, a.Qid, -int64(a.Alloc), -1)
+	if err != nil {
+		return err
+	}
+	if a.Flags&AttrQuotaDir != 0 {
+		if err := f.quotaDirGone(tx, a); err != nil {
+			return err
+		}
+	}
+	return f.quotaReap(tx, a.Qid, qr)
 }
 
 // Unlink removes name (not a directory) from dir.

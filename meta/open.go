@@ -143,6 +143,8 @@ func (f *FS) reapIfOrphan(tx fdbstore.Tx, ino uint64) (bool, error) {
 	if err != nil || open {
 		return false, err
 	}
-	f.deleteInode(tx, a)
+	if err := f.deleteInode(tx, a); err != nil {
+		return false, err
+	}
 	return true, nil
 }

@@ -72,6 +72,9 @@ func (f *FS) Rename(ctx context.Context, dir uint64, name string, newDir uint64,
 		if err := f.permitRename(ctx, p, np, src, dst, newDir != dir); err != nil {
 			return err
 		}
+		if err := quotaCross(p, np, src, dst, flags&RenameExchange != 0); err != nil {
+			return err
+		}
 		if flags&RenameExchange != 0 {
 			if dst == nil {
 				return syscall.ENOENT
@@ -203,5 +206,18 @@ func (f *FS) exchange(tx fdbstore.Tx, p, np *Attr, name, newName string, sd, td 
 	}
 	f.putAttr(tx, src)
 	f.putAttr(tx, dst)
+	return nil
+}
+
+// quotaCross refuses with EXDEV a rename that would move an inode into a
+// directory of another quota (as XFS project quotas do; mv then copies),
+// so that an inode's quota never changes under it.
+func quotaCross(p, np, src, dst *Attr, exchange bool) error {
+	if p.Ino == np.Ino {
+		return nil
+	}
+	if src.Qid != np.childQid() || (exchange && dst.Qid != p.childQid()) {
+		return syscall.EXDEV
+	}
 	return nil
 }

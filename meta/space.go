@@ -124,7 +124,8 @@ func (f *FS) limitsTx(tx fdbstore.ReadTx) (Limits, error) {
 
 // setAlloc moves a regular file's Alloc to want (at most its size) and
 // the filesystem's counter with it. Growth is checked against the
-// capacity first: ENOSPC leaves the transaction to fail whole.
+// capacity and the file's quotas first: ENOSPC or EDQUOT leaves the
+// transaction to fail whole.
 func (f *FS) setAlloc(tx fdbstore.Tx, a *Attr, want uint64) error {
 	if !a.IsReg() {
 		return nil
@@ -138,6 +139,9 @@ func (f *FS) setAlloc(tx fdbstore.Tx, a *Attr, want uint64) error {
 		if err := f.checkSpace(tx, d, false); err != nil {
 			return err
 		}
+	}
+	if err := f.quotaAdd(tx, a.Qid, d, 0); err != nil {
+		return err
 	}
 	tx.Add(f.k.stat("alloc"), d)
 	a.Alloc = want

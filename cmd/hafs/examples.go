@@ -49,6 +49,18 @@ var examples = map[string][]string{
 		"# on every address: TLS and authentication are required",
 		"hafs serve --listen :8443 --tls-cert gw.crt --tls-key gw.key --auth-file /etc/hafs/users --root projects",
 	},
+	"quota": {
+		"hafs quota set --bytes 100G --inodes 1000000 /projects/a",
+		"hafs quota list",
+	},
+	"quota set": {
+		"hafs quota set --bytes 1T --inodes 10000000 /projects/a",
+		"# change one limit, remove the other",
+		"hafs quota set --bytes 2T --inodes 0 /projects/a",
+	},
+	"quota get":   {"hafs quota get /projects/a"},
+	"quota list":  {"hafs quota list", "hafs quota list --store etcd://10.0.0.1:2379/hafs --name projects"},
+	"quota unset": {"hafs quota unset /projects/a"},
 	"bench": {
 		"# against /tmp, with the defaults (a 1 GiB file, 1000 files of 128 KiB)",
 		"hafs bench /mnt/hafs",

@@ -23,7 +23,7 @@ func main() {
 			"HAFS_NAME in the environment). Object store credentials come from the\n" +
 			"standard AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws/credentials).",
 		Commands: []*cli.Command{statusCommand(), siteCommand(), policyCommand(), fsckCommand(), gcCommand(),
-			configCommand(), dumpCommand(), loadCommand(), serveCommand(), benchCommand()},
+			configCommand(), dumpCommand(), loadCommand(), serveCommand(), benchCommand(), quotaCommand()},
 	}, examples))
 }
 
