@@ -224,7 +224,6 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	if len(d.buf) == 0 {
 		if d.done {
-			d.n.listed.note(nil) // the listing's lookups are behind it
 			return nil, 0
 		}
 		ents, err := d.n.root.m.ReadDirPlus(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
@@ -232,7 +231,6 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 			return nil, d.n.root.errno("readdir", err)
 		}
 		d.buf, d.done = ents, len(ents) < readdirPage
-		d.n.listed.note(ents)
 		if len(d.buf) == 0 {
 			return nil, 0
 		}

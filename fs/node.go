@@ -4,7 +4,6 @@ import (
 	"context"
 	"path"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -28,8 +27,6 @@ type node struct {
 	// until its last close: writes to it then go through to the store
 	// (see Write).
 	lockUsed atomic.Bool
-	// listed holds a directory's last listing page, hints for lookups.
-	listed listedNames
 }
 
 var (
@@ -74,46 +71,13 @@ func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gof
 }
 
 // hint returns the inode name probably leads to: the child the kernel
-// already has under it, or the entry the last listing page returned (so a
-// READDIRPLUS, which looks up every entry it lists, reads each entry and
-// its inode together). 0 when nothing is known.
+// already has under it, or 0. (READDIRPLUS's lookups are answered from the
+// listing's page by the directory handle, see dirHandle.Lookup.)
 func (n *node) hint(name string) uint64 {
 	if c := n.GetChild(name); c != nil {
 		return c.StableAttr().Ino
 	}
-	return n.listed.take(name)
-}
-
-// listedNames keeps the names and inodes of a directory's last listing
-// page, as hints for the lookups that follow it. Each is used once (the
-// child is in the tree after its lookup) and the rest are dropped when
-// the listing ends, so only directories being listed hold any.
-type listedNames struct {
-	mu   sync.Mutex
-	inos map[string]uint64 // guarded by mu
-}
-
-// take returns name's hint, and forgets it.
-func (l *listedNames) take(name string) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ino := l.inos[name]
-	delete(l.inos, name)
-	return ino
-}
-
-// note replaces the hints with those of a new page (nil: none).
-func (l *listedNames) note(ents []meta.DirEntry) {
-	var m map[string]uint64
-	if len(ents) > 0 {
-		m = make(map[string]uint64, len(ents))
-	}
-	for _, e := range ents {
-		m[e.Name] = e.Ino
-	}
-	l.mu.Lock()
-	l.inos = m
-	l.mu.Unlock()
+	return 0
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -168,20 +168,3 @@ func TestXattrNames(t *testing.T) {
 		t.Errorf("removexattr user.: %v, want EINVAL", e)
 	}
 }
-
-// TestListedHints checks that a listing's hints are used once and dropped
-// when the listing ends.
-func TestListedHints(t *testing.T) {
-	var l listedNames
-	l.note([]meta.DirEntry{{Name: "a", Ino: 7}, {Name: "b", Ino: 8}})
-	if got := l.take("a"); got != 7 {
-		t.Fatalf("hint of a = %d, want 7", got)
-	}
-	if got := l.take("a"); got != 0 {
-		t.Fatalf("hint of a used twice: %d", got)
-	}
-	l.note(nil)
-	if got := l.take("b"); got != 0 {
-		t.Fatalf("hint of b survived the end of the listing: %d", got)
-	}
-}

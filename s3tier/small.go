@@ -190,11 +190,7 @@ func (t *Tier) WriteThrough(ctx context.Context, ino uint64, off int64, data []b
 			return err
 		}
 	}
-	if t.obj == nil {
-		_, err := t.m.Write(ctx, ino, off, data)
-		return err
-	}
-	return t.writeSliced(ctx, ino, off, data)
+	return t.writeNow(ctx, ino, off, data)
 }
 
 // smallEnd is the end of ino's held bytes, or -1.

@@ -179,6 +179,13 @@ func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) er
 			return err
 		}
 	}
+	return t.writeNow(ctx, ino, off, data)
+}
+
+// writeNow writes data without holding it as a small write: to the store
+// at once without an object store, else on the sliced path (which still
+// commits a write to a small file inline at once).
+func (t *Tier) writeNow(ctx context.Context, ino uint64, off int64, data []byte) error {
 	if t.obj == nil {
 		_, err := t.m.Write(ctx, ino, off, data)
 		return err
