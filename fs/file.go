@@ -2,17 +2,17 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/locks"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
+	"github.com/hafs/hafs/s3tier"
 )
 
 // handle is an open file. Writes go through to the store at once, so close
@@ -30,6 +30,9 @@ type handle struct {
 	flockOwner uint64 // the open file's flock owner, once it took one
 	hasFlock   bool
 	read       bool // the access time was updated for this open file
+	// attr is the inode as this open found it: its first read moves the
+	// access time by it (relatime), with no transaction of its own.
+	attr *meta.Attr
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -39,7 +42,12 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 			return nil, 0, e
 		}
 	}
-	a, e := n.root.openInode(ctx, n.ino, false)
+	// A read-only open reads a small file's body along (s3tier.SeedInline).
+	inlineMax := 0
+	if flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		inlineMax = s3tier.InlineReadMax
+	}
+	a, body, e := n.root.openInode(ctx, n.ino, false, inlineMax)
 	if e == syscall.ESTALE {
 		n.root.noteRetry(n) // the kernel looks the name up and retries (reopen.go)
 	} else {
@@ -51,7 +59,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	// Close-to-open: what another client closed before this open must show,
 	// in this client's layouts and in the kernel's caches (cache.go).
 	n.root.data.Invalidate(n.ino)
-	return &handle{ino: n.ino, id: n.root.handles.Add(1), path: n.Path(nil)}, n.openFlags(a), 0
+	if a != nil && body != nil {
+		n.root.data.SeedInline(n.ino, a, body)
+	}
+	return &handle{ino: n.ino, id: n.root.handles.Add(1), path: n.Path(nil), attr: a}, n.openFlags(a), 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -68,12 +79,8 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 		first := !h.read
 		h.read = true
 		h.mu.Unlock()
-		// The access time is best effort on a full store: a read must
-		// not fail because its atime could not be written.
 		if first {
-			if err := n.root.m.TouchAtime(ctx, n.ino); err != nil && !errors.Is(err, fdbstore.ErrStoreFull) {
-				return nil, n.root.errno("atime", err)
-			}
+			n.root.noteRead(n.ino, h.attr, time.Now().UnixNano())
 		}
 	}
 	return fuse.ReadResultData(dest[:got]), 0

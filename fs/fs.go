@@ -48,6 +48,7 @@ type Root struct {
 	pendMu    sync.Mutex
 	pending   map[uint64]struct{}
 	closeKick chan struct{}
+	atimes    atimes // access times still to land (atime.go); RunCloser writes them
 	// posixLocked are inodes on which a process of this client took a
 	// POSIX lock, so that close knows when releasing is worth a transaction.
 	posixLocked map[uint64]bool
@@ -135,10 +136,11 @@ func (r *Root) release(ino uint64, st *openState) {
 // here, or an earlier open's, see RunCloser) a read checks the inode as
 // meta.FS.Open would: every open reads the inode, which close-to-open
 // needs (cache.go).
-func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.Attr, syscall.Errno) {
+func (r *Root) openInode(ctx context.Context, ino uint64, created bool, inlineMax int) (*meta.Attr, []byte, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
 	var a *meta.Attr
+	var body []byte // a small file's body, read by the open's transaction
 	var err error
 	switch {
 	case created:
@@ -146,20 +148,20 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool) (*meta.A
 	case st.pinned:
 		// The pin's handle becomes this open's.
 		if a, err = r.takePin(ctx, st, ino); err != nil {
-			return nil, r.errno("open", err)
+			return nil, nil, r.errno("open", err)
 		}
-		return a, 0
+		return a, nil, 0
 	case !st.registered:
-		a, err = r.m.Open(ctx, ino)
+		a, body, err = r.m.OpenInline(ctx, ino, inlineMax)
 		st.registered = err == nil
 	default:
-		a, err = r.m.CheckOpen(ctx, ino)
+		a, body, err = r.m.CheckOpenInline(ctx, ino, inlineMax)
 	}
 	if err != nil {
-		return nil, r.errno("open", err)
+		return nil, nil, r.errno("open", err)
 	}
 	st.handles++
-	return a, 0
+	return a, body, 0
 }
 
 // closeInode drops one handle on ino and reports whether it was the last
@@ -221,10 +223,11 @@ func (r *Root) RunCloser(ctx context.Context) {
 	}
 }
 
-// FlushCloses drops the registrations of every inode closed since the last
-// round. The inodes' mutexes are held across the transaction, so an open
+// FlushCloses writes the waiting access times and drops the registrations
+// of every inode closed since the last round. The inodes' mutexes are held across the transaction, so an open
 // racing with it waits and then registers afresh.
 func (r *Root) FlushCloses(ctx context.Context) {
+	r.flushAtimes(ctx) // first: an inode a close removes takes its atime along
 	r.pendMu.Lock()
 	batch := r.pending
 	r.pending = map[uint64]struct{}{}
@@ -272,6 +275,7 @@ func (r *Root) writable() syscall.Errno {
 // store, so the kernel never shrinks its view of a file being written.
 func (r *Root) fillAttr(a *meta.Attr, out *fuse.Attr) {
 	fillAttr(a, out)
+	r.overlayAtime(a, &out.Atime, &out.Atimensec)
 	if end := r.data.PendingEnd(a.Ino); end > int64(out.Size) {
 		out.Size = uint64(end)
 		out.Blocks = (out.Size + 511) / 512

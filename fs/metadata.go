@@ -30,16 +30,16 @@ type Namespace interface {
 type Attributes interface {
 	GetAttr(ctx context.Context, ino uint64) (*meta.Attr, error)
 	SetAttr(ctx context.Context, ino uint64, r meta.SetAttrReq) (*meta.Attr, error)
-	TouchAtime(ctx context.Context, ino uint64) error
+	TouchAtimes(ctx context.Context, reads map[uint64]int64) error
 	Statfs(ctx context.Context) (meta.Statfs, error)
 }
 
 // Opens records which inodes this client holds open, so that an inode
 // unlinked elsewhere outlives its last close anywhere.
 type Opens interface {
-	Open(ctx context.Context, ino uint64) (*meta.Attr, error)
+	OpenInline(ctx context.Context, ino uint64, max int) (*meta.Attr, []byte, error)
 	OpenByName(ctx context.Context, dir uint64, name string, want uint64) (*meta.Attr, bool, error)
-	CheckOpen(ctx context.Context, ino uint64) (*meta.Attr, error)
+	CheckOpenInline(ctx context.Context, ino uint64, max int) (*meta.Attr, []byte, error)
 	CloseMany(ctx context.Context, inos []uint64) error
 }
 
@@ -78,6 +78,7 @@ type Bodies interface {
 	ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) (int, error)
 	Flush(ctx context.Context, ino uint64) error
 	Invalidate(ino uint64)
+	SeedInline(ino uint64, a *meta.Attr, body []byte)
 	PendingEnd(ino uint64) int64
 }
 

@@ -126,6 +126,7 @@ func (n *node) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrI
 	if t, ok := in.GetATime(); ok {
 		ns := t.UnixNano()
 		r.Atime = &ns
+		n.root.forgetAtime(n.ino) // the time set wins over a read's still waiting
 	}
 	if t, ok := in.GetMTime(); ok {
 		ns := t.UnixNano()
@@ -177,7 +178,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	if _, e := n.root.openInode(ctx, out.Ino, true); e != 0 {
+	if _, _, e := n.root.openInode(ctx, out.Ino, true, 0); e != 0 {
 		return nil, nil, 0, e
 	}
 	return in, &handle{ino: out.Ino, id: n.root.handles.Add(1), path: path.Join(n.Path(nil), name)}, 0, 0

@@ -60,9 +60,10 @@ func (m *fakeMeta) Create(ctx context.Context, dir uint64, name string, n meta.N
 // noBodies holds no buffered data; noLocks is never reached here.
 type noBodies struct{ Bodies }
 
-func (noBodies) PendingEnd(uint64) int64             { return -1 }
-func (noBodies) Invalidate(uint64)                   {}
-func (noBodies) Flush(context.Context, uint64) error { return nil }
+func (noBodies) PendingEnd(uint64) int64               { return -1 }
+func (noBodies) Invalidate(uint64)                     {}
+func (noBodies) SeedInline(uint64, *meta.Attr, []byte) {}
+func (noBodies) Flush(context.Context, uint64) error   { return nil }
 
 type noLocks struct{ LockTable }
 

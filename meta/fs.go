@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -336,33 +338,37 @@ func decU64(b []byte) uint64 { return uint64(decI64(b)) }
 // even when it is newer than mtime and ctime, as Linux's relatime does.
 const relatimeMax = 24 * time.Hour
 
-// TouchAtime records a read of ino with relatime semantics: the access
-// time moves only when it is not newer than the last change, or is a day
-// old, so that reads do not turn into a write each.
-func (f *FS) TouchAtime(ctx context.Context, ino uint64) error {
-	stale := func(a *Attr, t int64) bool {
-		return a.Atime <= a.Mtime || a.Atime <= a.Ctime || t-a.Atime >= int64(relatimeMax)
-	}
-	var need bool
-	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
-		a, err := f.getAttr(tx, ino)
-		if err != nil {
-			return err
-		}
-		need = stale(a, now())
+// AtimeStale reports whether a read at t (Unix nanoseconds) of an inode
+// with attributes a moves its access time, with relatime semantics: only
+// when the access time is not newer than the last change, or is a day old,
+// so that reads do not turn into a write each.
+func AtimeStale(a *Attr, t int64) bool {
+	return a.Atime <= a.Mtime || a.Atime <= a.Ctime || t-a.Atime >= int64(relatimeMax)
+}
+
+// TouchAtimes records reads done by this client, one transaction for all:
+// reads maps an inode to the time of its read. A read's time lands only if
+// it is still stale by AtimeStale and later than the inode's last change,
+// so a utimes (which changes ctime) that came after the read keeps its
+// value; inodes gone meanwhile are skipped.
+func (f *FS) TouchAtimes(ctx context.Context, reads map[uint64]int64) error {
+	if len(reads) == 0 {
 		return nil
-	})
-	if err != nil || !need {
-		return err
 	}
+	inos := slices.Sorted(maps.Keys(reads))
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		a, err := f.getAttr(tx, ino)
-		if err != nil {
-			return err
-		}
-		if t := now(); stale(a, t) {
-			a.Atime = t
-			f.putAttr(tx, a)
+		for _, ino := range inos {
+			a, err := f.getAttr(tx, ino)
+			if errors.Is(err, syscall.ENOENT) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if t := reads[ino]; t > a.Ctime && AtimeStale(a, t) {
+				a.Atime = t
+				f.putAttr(tx, a)
+			}
 		}
 		return nil
 	})

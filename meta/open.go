@@ -31,7 +31,16 @@ func (f *FS) openByAny(tx fdbstore.ReadTx, ino uint64) (bool, error) {
 // is gone, or has no links left, was reached through a name another client
 // has since removed: ESTALE makes the kernel look the name up again.
 func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
+	a, _, err := f.OpenInline(ctx, ino, 0)
+	return a, err
+}
+
+// OpenInline is Open that also returns the file's body when the store
+// holds all of it inline and it is at most max bytes: the read that
+// usually follows an open of a small file then needs no transaction.
+func (f *FS) OpenInline(ctx context.Context, ino uint64, max int) (*Attr, []byte, error) {
 	var a *Attr
+	var body []byte
 	err := f.transact(ctx, func(tx fdbstore.Tx) error {
 		var err error
 		if a, err = f.openable(tx, ino); err != nil {
@@ -40,10 +49,26 @@ func (f *FS) Open(ctx context.Context, ino uint64) (*Attr, error) {
 		if err := f.permitOpen(ctx, a); err != nil {
 			return err
 		}
+		if body, err = f.inlineBody(tx, a, max); err != nil {
+			return err
+		}
 		f.markOpen(tx, ino)
 		return nil
 	})
-	return a, err
+	return a, body, err
+}
+
+// inlineBody returns the body of a when it is all inline and at most max
+// bytes, or nil.
+func (f *FS) inlineBody(tx fdbstore.ReadTx, a *Attr, max int) ([]byte, error) {
+	if max <= 0 || a.Sliced() || a.Size > uint64(max) || a.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, nil
+	}
+	body, err := f.readTx(tx, a, 0, int(a.Size))
+	if body == nil && err == nil {
+		body = []byte{}
+	}
+	return body, err
 }
 
 // openable returns ino's attributes if an open through a name may reach
@@ -61,15 +86,27 @@ func (f *FS) openable(tx fdbstore.ReadTx, ino uint64) (*Attr, error) {
 // registered as an opener of ino already: the inode's attributes, or
 // ESTALE as Open would return it.
 func (f *FS) CheckOpen(ctx context.Context, ino uint64) (*Attr, error) {
+	a, _, err := f.CheckOpenInline(ctx, ino, 0)
+	return a, err
+}
+
+// CheckOpenInline is CheckOpen that also returns a small inline body, as
+// OpenInline does.
+func (f *FS) CheckOpenInline(ctx context.Context, ino uint64, max int) (*Attr, []byte, error) {
 	var a *Attr
+	var body []byte
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		var err error
 		if a, err = f.openable(tx, ino); err != nil {
 			return err
 		}
-		return f.permitOpen(ctx, a)
+		if err := f.permitOpen(ctx, a); err != nil {
+			return err
+		}
+		body, err = f.inlineBody(tx, a, max)
+		return err
 	})
-	return a, err
+	return a, body, err
 }
 
 // OpenByName looks name up in dir and, if it leads to inode want, registers

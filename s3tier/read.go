@@ -45,6 +45,9 @@ func (t *Tier) Read(ctx context.Context, ino uint64, off int64, n int) ([]byte, 
 // passes the kernel's request buffer, so a read of cached data allocates
 // nothing. It returns how many bytes of dst it filled.
 func (t *Tier) ReadInto(ctx context.Context, ino uint64, off int64, dst []byte) (int, error) {
+	if n, ok := t.readSeeded(ino, off, dst); ok {
+		return n, nil
+	}
 	if t.smallOf(ino) != nil {
 		if err := t.flushSmall(ctx, ino, false); err != nil {
 			return 0, err
@@ -124,6 +127,7 @@ const maxLayouts = 4096
 func (t *Tier) Invalidate(ino uint64) {
 	t.mu.Lock()
 	delete(t.layouts, ino)
+	t.dropInlineLocked(ino)
 	t.layoutGen++
 	t.mu.Unlock()
 }

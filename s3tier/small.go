@@ -185,6 +185,7 @@ func (t *Tier) flushSmall(ctx context.Context, ino uint64, report bool) error {
 // that stays inline has committed when it returns. Large files' slices are
 // buffered as by Write (they land at the next flush).
 func (t *Tier) WriteThrough(ctx context.Context, ino uint64, off int64, data []byte) error {
+	t.forgetSeeded(ino)
 	if t.smallOf(ino) != nil {
 		if err := t.flushSmall(ctx, ino, true); err != nil {
 			return err

@@ -46,20 +46,22 @@ type Tier struct {
 	disk   *diskCache // nil without a cache directory
 	crc    *crc32.Table
 
-	uploads   chan struct{} // semaphore of concurrent uploads
-	budget    *byteBudget
-	mu        sync.Mutex
-	writers   map[uint64]*writer
-	small     map[uint64]*smallBuf // see small.go; guarded by mu
-	readers   map[uint64]*readState
-	sliced    sync.Map // inodes known to be sliced: skip the inline attempt
-	loadMu    sync.Mutex
-	loading   map[pageKey]chan struct{} // pages being fetched, see readSlice
-	compacts  map[[2]int64]bool         // chunks being compacted in the background
-	layouts   map[uint64]*fileLayout    // see Invalidate; guarded by mu
-	layoutGen uint64                    // bumped by every Invalidate; guarded by mu
-	stop      chan struct{}
-	stopOnce  sync.Once
+	uploads     chan struct{} // semaphore of concurrent uploads
+	budget      *byteBudget
+	mu          sync.Mutex
+	writers     map[uint64]*writer
+	small       map[uint64]*smallBuf // see small.go; guarded by mu
+	readers     map[uint64]*readState
+	sliced      sync.Map // inodes known to be sliced: skip the inline attempt
+	loadMu      sync.Mutex
+	loading     map[pageKey]chan struct{} // pages being fetched, see readSlice
+	compacts    map[[2]int64]bool         // chunks being compacted in the background
+	layouts     map[uint64]*fileLayout    // see Invalidate; guarded by mu
+	layoutGen   uint64                    // bumped by every Invalidate; guarded by mu
+	inlines     map[uint64]*inlineBody    // bodies read at open (inline.go); guarded by mu
+	inlineBytes int64                     // their bytes; guarded by mu
+	stop        chan struct{}
+	stopOnce    sync.Once
 
 	// CRCErrors counts pages whose checksum did not match.
 	crcErrors atomic.Int64
@@ -96,7 +98,7 @@ func New(m Metadata, obj routing.ObjectStore, opts Options) (*Tier, error) {
 		crc:     crc32.MakeTable(crc32.Castagnoli),
 		uploads: make(chan struct{}, opts.Uploads), writers: map[uint64]*writer{}, small: map[uint64]*smallBuf{},
 		readers: map[uint64]*readState{}, loading: map[pageKey]chan struct{}{},
-		compacts: map[[2]int64]bool{}, layouts: map[uint64]*fileLayout{}, stop: make(chan struct{})}
+		compacts: map[[2]int64]bool{}, layouts: map[uint64]*fileLayout{}, inlines: map[uint64]*inlineBody{}, stop: make(chan struct{})}
 	t.cache = newPageCache(opts.CacheBytes, pageSize, t.bufs.put)
 	if layout != nil && opts.CacheDir != "" {
 		if opts.DiskCacheBytes <= 0 {
@@ -174,6 +176,7 @@ const streamWrite = 128 << 10
 // and committed together (small.go); data of large ones is buffered and
 // sent in the background. Both reach other clients at the next flush.
 func (t *Tier) Write(ctx context.Context, ino uint64, off int64, data []byte) error {
+	t.forgetSeeded(ino)
 	if t.mayBeInline(ino) {
 		if done, err := t.writeSmall(ctx, ino, off, data); done {
 			return err

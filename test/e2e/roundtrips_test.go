@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The store round trips of common operations, counted with the mount's
@@ -83,4 +85,57 @@ func TestSmallWritesOneCommit(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("the other mount read %d bytes (%v) after the close, want the %d written", len(got), err, len(want))
 	}
+}
+
+// TestSmallFileReadsTwoRoundTrips: reading 100 small files with a cold
+// kernel cache costs each its lookup and its open (which reads the body
+// along and registers the open), not a transaction for the read and
+// another for the access time. The bytes are the files', the access time
+// this mount shows at once is the read's, and the other mount sees it once
+// the batch of access times lands.
+func TestSmallFileReadsTwoRoundTrips(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	m := fs.Mount(t)
+	const n = 100
+	body := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 100+i*37) }
+	for i := range n {
+		must(t, os.WriteFile(filepath.Join(m.Dir, fmt.Sprintf("f%03d", i)), body(i), 0o644))
+	}
+	m.Unmount(t)
+	m = fs.Mount(t) // nothing cached by the kernel
+	other := fs.Mount(t)
+	path := func(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("f%03d", i)) }
+	st0, err := os.Stat(path(other.Dir, 0))
+	must(t, err)
+	start := time.Now()
+	beforeR, beforeW := txCount(t, m, "read"), txCount(t, m, "write")
+	for i := range n {
+		got, err := os.ReadFile(path(m.Dir, i))
+		must(t, err)
+		if !bytes.Equal(got, body(i)) {
+			t.Fatalf("f%03d: read %d bytes, want its %d", i, len(got), len(body(i)))
+		}
+	}
+	reads, writes := txCount(t, m, "read")-beforeR, txCount(t, m, "write")-beforeW
+	t.Logf("reading %d small files took %.0f read and %.0f read-write transactions", n, reads, writes)
+	// Per file a lookup (read) and an open (write); the room is for the
+	// heartbeats, the closer's rounds and the access times' batches.
+	if reads+writes > 2*n+10 {
+		t.Errorf("reading %d small files took %.0f transactions, want about 2 per file", n, reads+writes)
+	}
+	atimeOf := func(dir string) time.Time {
+		st, err := os.Stat(path(dir, 0))
+		must(t, err)
+		return time.Unix(st.Sys().(*syscall.Stat_t).Atim.Unix())
+	}
+	if a := atimeOf(m.Dir); a.Before(start.Truncate(time.Second)) {
+		t.Errorf("atime %v on the reading mount, want the read's (after %v)", a, start)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if a := atimeOf(other.Dir); !a.After(time.Unix(st0.Sys().(*syscall.Stat_t).Atim.Unix())) {
+			return fmt.Errorf("atime %v on the other mount, want the read's (after %v)", a, start)
+		}
+		return nil
+	})
 }
