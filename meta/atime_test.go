@@ -66,3 +66,23 @@ func TestTouchAtimes(t *testing.T) {
 	}
 	check(t, m)
 }
+
+// TestLayoutValidate: a layout whose page checksums would fill a chunk's
+// slice list is refused (a 4 KiB page in a 64 MiB chunk once made every
+// commit of a whole chunk fail), and the default one is taken.
+func TestLayoutValidate(t *testing.T) {
+	for _, c := range []struct {
+		l  meta.DataLayout
+		ok bool
+	}{
+		{meta.DataLayout{ChunkSize: 64 << 20, BlockSize: 4 << 20, PageSize: 64 << 10, InlineMax: 64 << 10}, true},
+		{meta.DataLayout{ChunkSize: 64 << 20, BlockSize: 4 << 20, PageSize: 16 << 10}, true},
+		{meta.DataLayout{ChunkSize: 64 << 20, BlockSize: 4 << 20, PageSize: 4 << 10}, false},
+		{meta.DataLayout{ChunkSize: 4 << 20, BlockSize: 4 << 20, PageSize: 4 << 10}, true},
+		{meta.DataLayout{ChunkSize: 4 << 20, BlockSize: 4 << 20, PageSize: 3000}, false},
+	} {
+		if err := c.l.Validate(); (err == nil) != c.ok {
+			t.Errorf("Validate(%+v) = %v, want ok %v", c.l, err, c.ok)
+		}
+	}
+}

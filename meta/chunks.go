@@ -38,6 +38,12 @@ func (l *DataLayout) Validate() error {
 		return fmt.Errorf("chunk size %d: must be a multiple of the block size %d, at most 1 GiB", l.ChunkSize, l.BlockSize)
 	case l.InlineMax < 0 || l.InlineMax > 1<<20:
 		return fmt.Errorf("inline threshold %d: must be between 0 and 1 MiB", l.InlineMax)
+	case l.ChunkSize/l.PageSize*4 > MaxChunkValue/4:
+		// A chunk written whole carries a CRC per page in its slice list;
+		// past a quarter of the list's limit there is no room left for the
+		// overwrites it takes before compaction.
+		return fmt.Errorf("page size %d: too small for chunk size %d (its checksums alone would take %d of a chunk's %d bytes); use a page size of at least %d",
+			l.PageSize, l.ChunkSize, l.ChunkSize/l.PageSize*4, MaxChunkValue, l.ChunkSize*16/MaxChunkValue)
 	}
 	return nil
 }
