@@ -3,18 +3,26 @@ package s3tier
 import (
 	"container/list"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/hafs/hafs/meta"
 )
 
 // diskCache keeps verified pages as files under a directory, up to a byte
 // budget, least recently used out first. Pages are immutable, so a file is
 // never rewritten; every read from it is checked against the page's CRC by
 // the caller all the same (a disk can rot), and a bad file is dropped.
+//
+// Besides pages it keeps whole objects (the key's page is objectPage): the
+// slices this client uploads, written as they go up, so that what a node
+// wrote it reads back from its own disk, the way a local filesystem would,
+// rather than over the network one page at a time.
 type diskCache struct {
 	dir    string
 	budget int64
@@ -60,8 +68,15 @@ func openDiskCache(dir string, budget int64) (*diskCache, error) {
 	return c, nil
 }
 
+// objectPage is the page number of a whole object's entry.
+const objectPage = -1
+
 func (c *diskCache) path(k pageKey) string {
-	return filepath.Join(c.dir, fmt.Sprintf("%02x", k.slice&0xff), fmt.Sprintf("%016x.%d", k.slice, k.page))
+	name := fmt.Sprintf("%016x.%d", k.slice, k.page)
+	if k.page == objectPage {
+		name = fmt.Sprintf("%016x.obj", k.slice)
+	}
+	return filepath.Join(c.dir, fmt.Sprintf("%02x", k.slice&0xff), name)
 }
 
 func (c *diskCache) parse(path string) (pageKey, bool) {
@@ -71,8 +86,11 @@ func (c *diskCache) parse(path string) (pageKey, bool) {
 		return pageKey{}, false
 	}
 	id, err1 := strconv.ParseUint(hex, 16, 64)
+	if page == "obj" {
+		return pageKey{id, objectPage}, err1 == nil
+	}
 	pg, err2 := strconv.ParseInt(page, 10, 64)
-	return pageKey{id, pg}, err1 == nil && err2 == nil
+	return pageKey{id, pg}, err1 == nil && err2 == nil && pg >= 0
 }
 
 // get returns the page's bytes, unverified, if the cache holds them.
@@ -94,7 +112,51 @@ func (c *diskCache) get(k pageKey) ([]byte, bool) {
 	return data, true
 }
 
-// put stores a verified page. Failures only cost the cache a page.
+// bytes returns what the cache holds (0 for a nil cache: none).
+func (c *diskCache) bytes() int64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// hasObject reports whether the cache holds slice id's whole object.
+func (c *diskCache) hasObject(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.index[pageKey{id, objectPage}]
+	return ok
+}
+
+// readObject reads len(dst) bytes of slice id's cached object at off,
+// unverified; false when it is not there (any more) or is too short.
+func (c *diskCache) readObject(id uint64, off int64, dst []byte) bool {
+	k := pageKey{id, objectPage}
+	c.mu.Lock()
+	e, ok := c.index[k]
+	if ok {
+		c.lru.MoveToFront(e)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return false
+	}
+	f, err := os.Open(c.path(k))
+	if err != nil {
+		c.drop(k)
+		return false
+	}
+	defer f.Close()
+	if n, _ := f.ReadAt(dst, off); n != len(dst) {
+		c.drop(k)
+		return false
+	}
+	return true
+}
+
+// put stores a verified page (or whole object). Failures only cost the cache a page.
 func (c *diskCache) put(k pageKey, data []byte) {
 	c.mu.Lock()
 	_, ok := c.index[k]
@@ -153,4 +215,31 @@ func (c *diskCache) evictLocked() {
 		c.used -= de.size
 		_ = os.Remove(c.path(de.key))
 	}
+}
+
+// objectFromDisk reads pages [first, last] of slice r from its whole
+// object in the disk cache and verifies them, as fetchPages does from the
+// object store; false when the cache has no good copy (a bad one is
+// dropped and counted).
+func (t *Tier) objectFromDisk(r meta.SliceRef, first, last int64) (data []byte, pooled bool, ok bool) {
+	ps := t.layout.PageSize
+	lo, hi := first*ps, min((last+1)*ps, int64(r.Len))
+	buf := t.bufs.get(int(hi - lo))
+	if !t.disk.readObject(r.ID, lo, buf) {
+		t.bufs.put(buf)
+		return nil, false, false
+	}
+	for pg := first; pg <= last; pg++ {
+		page := buf[pg*ps-lo : min((pg+1)*ps, int64(r.Len))-lo]
+		if int(pg) >= len(r.CRCs) || crc32.Checksum(page, t.crc) != r.CRCs[pg] {
+			t.crcErrors.Add(1)
+			t.log.Error("checksum mismatch in the disk cache: dropped the object, reading it from the object store",
+				"slice", r.ID, "page", pg)
+			t.disk.drop(pageKey{r.ID, objectPage})
+			t.bufs.put(buf)
+			return nil, false, false
+		}
+	}
+	t.ctr.diskHits.Add(1)
+	return buf, true, true
 }

@@ -83,5 +83,6 @@ func (t *Tier) readSeeded(ino uint64, off int64, dst []byte) (int, bool) {
 	if off+int64(len(dst)) >= int64(b.size) {
 		t.dropInlineLocked(ino)
 	}
+	t.ctr.seedHits.Add(1)
 	return n, true
 }

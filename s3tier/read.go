@@ -335,13 +335,35 @@ func (t *Tier) readSlice(ctx context.Context, j fetchJob) error {
 				continue
 			}
 		}
+		if t.disk != nil && t.disk.hasObject(r.ID) {
+			// This node wrote the slice: its object is on the local disk.
+			run, done := t.claimRun(r.ID, pg, limit)
+			data, pooled, ok := t.objectFromDisk(r, pg, run)
+			if ok {
+				if dst != nil {
+					for p := pg; p <= min(run, last); p++ {
+						copyRange(dst, from, to, data, pg*ps, p*ps, ps)
+					}
+				}
+				t.cache.put(r.ID, pg, data, pooled)
+			}
+			done()
+			if ok {
+				pg = run + 1
+				continue
+			}
+		}
 		if data, ok := t.fromDisk(r, pg); ok {
+			t.ctr.diskHits.Add(1)
 			if dst != nil {
 				copyRange(dst, from, to, data, pg*ps, pg*ps, ps)
 			}
 			t.cache.put(r.ID, pg, data, false)
 			pg++
 			continue
+		}
+		if t.disk != nil {
+			t.ctr.diskMisses.Add(1)
 		}
 		run, done := t.claimRun(r.ID, pg, limit)
 		data, pooled, err := t.fetchPages(ctx, r, pg, run)

@@ -384,6 +384,12 @@ func (t *Tier) putSlice(ctx context.Context, data []byte) (meta.SliceRef, error)
 		}
 		return meta.SliceRef{}, fmt.Errorf("upload slice %d: %w", id, err)
 	}
+	if t.disk != nil {
+		// What this node wrote it reads back from its own disk (see
+		// diskCache); uploaded first, so the cache never holds an object
+		// the store lacks.
+		t.disk.put(pageKey{id, objectPage}, data)
+	}
 	return ref, nil
 }
 

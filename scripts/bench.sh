@@ -102,7 +102,9 @@ if [[ $only_ceiling != 1 ]]; then
 		done
 		s3store="sqlite://$tmp/meta-s3.db"
 		bin/hafs-mkfs --store "$s3store" --bucket "http://127.0.0.1:$port/hafs-bench"
-		bin/hafs-fuse --store "$s3store" "$tmp/mnt3" &
+		# The disk cache as by default (--cache-dir auto), kept in the scratch
+		# directory rather than /var/cache/hafs.
+		bin/hafs-fuse --store "$s3store" --cache-dir "$tmp/cache-s3" "$tmp/mnt3" &
 		pids+=($!)
 		wait_mount "$tmp/mnt3" "${pids[-1]}"
 		targets+=("hafs-s3=$tmp/mnt3")

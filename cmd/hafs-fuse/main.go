@@ -65,7 +65,7 @@ func main() {
 			&cli.DurationFlag{Name: "backup-interval", Usage: "back the metadata up into the primary bucket every `DURATION` (0: off)"},
 			&cli.IntFlag{Name: "backup-keep", Value: 24, Usage: "keep the newest `N` metadata backups"},
 			&cli.IntFlag{Name: "mem-cache-size", Value: 256, Usage: "memory cache of object data, in `MiB`"},
-			&cli.StringFlag{Name: "cache-dir", Usage: "local disk cache of object data in `DIR` (off when empty)"},
+			&cli.StringFlag{Name: "cache-dir", Value: cliutil.AutoCacheDir, Usage: "local disk cache of object data in `DIR`: what this node writes and reads of remote sites (auto: /var/cache/hafs/FS-UUID, or $XDG_CACHE_HOME/hafs/FS-UUID when set or not root, unless the bodies are in a local directory already; empty: off)"},
 			&cli.IntFlag{Name: "cache-size", Value: 10240, Usage: "disk cache size, in `MiB`"},
 			&cli.IntFlag{Name: "buffer-size", Value: 256, Usage: "write-back buffer limit across all files, in `MiB`"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until unmount"},

@@ -8,6 +8,8 @@
 package e2e
 
 import (
+	"slices"
+
 	"github.com/hafs/hafs/fdbstore/storeurl"
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/test/teststore"
@@ -300,7 +302,13 @@ func (fs *FS) MountOn(t testing.TB, command func(name string, args ...string) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append(append(fs.storeArgs(), extraArgs...), dir)
+	args := fs.storeArgs()
+	if !slices.ContainsFunc(extraArgs, func(a string) bool { return strings.HasPrefix(a, "--cache-dir") }) {
+		// No disk cache unless a test asks for one: reads of a site test
+		// that site, not a copy this node kept of what it wrote.
+		args = append(args, "--cache-dir=")
+	}
+	args = append(append(args, extraArgs...), dir)
 	m := &Mount{Dir: dir, FS: fs, output: &lockedBuffer{}, exited: make(chan struct{})}
 	m.cmd = command(Binary(t, FuseBinary), args...)
 	m.cmd.Env = append(os.Environ(), fs.Env...)

@@ -538,3 +538,38 @@ func TestS3CorruptMinIODataDir(t *testing.T) {
 		t.Fatalf("read of an object damaged on MinIO's disk: %v, want EIO", err)
 	}
 }
+
+// TestS3DiskCacheByDefault: a mount of a filesystem whose bodies are in a
+// remote bucket keeps a disk cache by default, named by the filesystem's
+// UUID, with the objects it uploads in it: what a node wrote it reads back
+// from its own disk, also while the bucket's server is down, and the
+// cache's hits show in /metrics. A filesystem whose bodies are in a local
+// directory (hafs-mkfs's default) gets no cache.
+func TestS3DiskCacheByDefault(t *testing.T) {
+	requireRoot(t)
+	fs, srv, _ := s3FS(t)
+	xdg := t.TempDir()
+	fs.Env = append(fs.Env, "XDG_CACHE_HOME="+xdg)
+	m := fs.Mount(t, "--cache-dir=auto")
+	want := bytes.Repeat([]byte("written here "), 400_000)
+	must(t, os.WriteFile(filepath.Join(m.Dir, "f"), want, 0o644))
+	objs, _ := filepath.Glob(filepath.Join(xdg, "hafs", "*", "*", "*.obj"))
+	if len(objs) == 0 {
+		t.Fatalf("no object under %s/hafs after writing %d bytes", xdg, len(want))
+	}
+	srv.Stop()
+	dropCaches(t)
+	wantContent(t, filepath.Join(m.Dir, "f"), want)
+	if hits := metric(t, m, "hafs_disk_cache_hits_total"); hits == 0 {
+		t.Error("hafs_disk_cache_hits_total is 0 after reading back through the disk cache")
+	}
+	srv.Start()
+
+	local := NewFS(t, FSOptions{MkfsDefault: true})
+	local.Env = append(local.Env, "XDG_CACHE_HOME="+xdg)
+	l := local.Mount(t, "--cache-dir=auto")
+	must(t, os.WriteFile(filepath.Join(l.Dir, "f"), want, 0o644))
+	if got, _ := filepath.Glob(filepath.Join(xdg, "hafs", "*")); len(got) != 1 {
+		t.Errorf("cache directories %v, want only the bucket filesystem's", got)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/hafs/hafs/meta"
 	"github.com/hafs/hafs/routing"
@@ -61,6 +63,43 @@ func DataPath(ctx context.Context, m *meta.FS, opts s3tier.Options, log *slog.Lo
 			break
 		}
 	}
+	opts.CacheDir = resolveCacheDir(opts.CacheDir, m, r, log)
 	t, err := s3tier.New(m, r, opts)
 	return t, r, err
+}
+
+// AutoCacheDir is the --cache-dir that picks the disk cache's place.
+const AutoCacheDir = "auto"
+
+// resolveCacheDir turns AutoCacheDir into a directory of this machine's
+// cache for filesystem m (by its UUID, so two filesystems never share one:
+// /var/cache/hafs/UUID for root, $XDG_CACHE_HOME/hafs/UUID when that is set
+// or for other users, ~/.cache/hafs/UUID without it),
+// or into "" (no disk cache) when m's primary site is a local directory:
+// its bodies are on a local disk already. A place that cannot be made only
+// costs the cache, not the mount.
+func resolveCacheDir(dir string, m *meta.FS, r *routing.Router, log *slog.Logger) string {
+	if dir != AutoCacheDir {
+		return dir
+	}
+	for _, si := range r.Sites() {
+		if _, local := si.Store.(*routing.Dir); local && si.Role == routing.RolePrimary {
+			return ""
+		}
+	}
+	base := "/var/cache/hafs"
+	if os.Geteuid() != 0 || os.Getenv("XDG_CACHE_HOME") != "" {
+		home, err := os.UserCacheDir() // $XDG_CACHE_HOME, or ~/.cache
+		if err != nil {
+			log.Warn("no disk cache: no cache directory for this user", "err", err)
+			return ""
+		}
+		base = filepath.Join(home, "hafs")
+	}
+	dir = filepath.Join(base, m.Superblock().UUID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		log.Warn("no disk cache: cannot make its directory (set --cache-dir)", "dir", dir, "err", err)
+		return ""
+	}
+	return dir
 }
