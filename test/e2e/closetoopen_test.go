@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -159,4 +160,62 @@ func truncateOpen(path string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// TestListingCloseToOpen: the kernel keeps a directory's listing between
+// opens (FOPEN_CACHE_DIR), yet a listing opened after another client
+// created, removed or renamed an entry shows the change, and so does one
+// after this client's own change. Each round lists on the reader first, so
+// its kernel holds the listing the change makes stale.
+func TestListingCloseToOpen(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	a, b := fs.Mount(t).Dir, fs.Mount(t).Dir
+	must(t, os.Mkdir(filepath.Join(a, "d"), 0o755))
+	list := func(dir string) []string {
+		t.Helper()
+		ents, err := os.ReadDir(filepath.Join(dir, "d"))
+		must(t, err)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	want := map[string]bool{}
+	check := func(round int, what string) {
+		t.Helper()
+		got := list(b)
+		if len(got) != len(want) {
+			t.Fatalf("round %d, after %s: the reader lists %v, want %d entries", round, what, got, len(want))
+		}
+		for _, n := range got {
+			if !want[n] {
+				t.Fatalf("round %d, after %s: the reader lists %q, which is not there", round, what, n)
+			}
+		}
+	}
+	for round := range 30 {
+		list(b) // cached on the reader
+		name := fmt.Sprintf("f%02d", round)
+		must(t, os.WriteFile(filepath.Join(a, "d", name), nil, 0o644))
+		want[name] = true
+		check(round, "a create elsewhere")
+		if round%3 == 1 {
+			must(t, os.Remove(filepath.Join(a, "d", name)))
+			delete(want, name)
+			check(round, "a removal elsewhere")
+		}
+		if round%3 == 2 {
+			must(t, os.Rename(filepath.Join(a, "d", name), filepath.Join(a, "d", name+"-moved")))
+			delete(want, name)
+			want[name+"-moved"] = true
+			check(round, "a rename elsewhere")
+		}
+		// The reader's own create.
+		own := fmt.Sprintf("b%02d", round)
+		must(t, os.WriteFile(filepath.Join(b, "d", own), nil, 0o644))
+		want[own] = true
+		check(round, "a create here")
+	}
 }
