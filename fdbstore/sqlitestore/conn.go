@@ -16,6 +16,7 @@ type conn struct {
 	c *sql.Conn
 
 	begin, beginRead, commit, rollbackStmt *sql.Stmt
+	savepoint, release, rollbackTo         *sql.Stmt // group commit (group.go)
 	get, set, del, delRange                *sql.Stmt
 	fwd, fwdOpen, rev                      *sql.Stmt
 }
@@ -130,6 +131,9 @@ func (c *conn) prepare(ctx context.Context) error {
 		{&c.beginRead, "BEGIN DEFERRED"},
 		{&c.commit, "COMMIT"},
 		{&c.rollbackStmt, "ROLLBACK"},
+		{&c.savepoint, "SAVEPOINT member"},
+		{&c.release, "RELEASE member"},
+		{&c.rollbackTo, "ROLLBACK TO member"},
 		{&c.get, "SELECT v FROM kv WHERE k = ?"},
 		{&c.set, "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"},
 		{&c.del, "DELETE FROM kv WHERE k = ?"},
@@ -156,8 +160,8 @@ func (c *conn) rollback() {
 }
 
 func (c *conn) close() {
-	for _, st := range []*sql.Stmt{c.begin, c.beginRead, c.commit, c.rollbackStmt, c.get, c.set,
-		c.del, c.delRange, c.fwd, c.fwdOpen, c.rev} {
+	for _, st := range []*sql.Stmt{c.begin, c.beginRead, c.commit, c.rollbackStmt, c.savepoint, c.release,
+		c.rollbackTo, c.get, c.set, c.del, c.delRange, c.fwd, c.fwdOpen, c.rev} {
 		if st != nil {
 			st.Close()
 		}

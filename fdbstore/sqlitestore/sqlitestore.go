@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
@@ -60,6 +60,12 @@ type Store struct {
 	signal *os.File
 
 	res *reserve
+
+	// queue holds the read-write transactions waiting for the writer;
+	// whoever gets it runs them all in one commit (group.go).
+	qmu          sync.Mutex
+	queue        []*member
+	largestGroup atomic.Int64 // the most members one commit took (tests)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -220,60 +226,6 @@ func (s *Store) retry(ctx context.Context, attempt func(context.Context) error) 
 		}
 		backoff = min(backoff*2, 20*time.Millisecond)
 	}
-}
-
-func (s *Store) attemptWrite(ctx context.Context, fn func(fdbstore.Tx) error) (err error) {
-	var c *conn
-	select {
-	case c = <-s.writer:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-s.closed:
-		return fdbstore.ErrClosed
-	}
-	defer func() { s.writer <- c }()
-	if _, err := c.begin.ExecContext(ctx); err != nil {
-		return describe(err)
-	}
-	tx := &writeTx{readTx: readTx{ctx: ctx, c: c}}
-	committed := false
-	defer func() {
-		if !committed {
-			c.rollback()
-			for _, w := range tx.watches {
-				w.fail(errors.New("watch: transaction did not commit"))
-			}
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if tx.err != nil {
-		return tx.err
-	}
-	if err := tx.limits.Err(); err != nil {
-		return err
-	}
-	for _, w := range tx.watches {
-		v, err := tx.Get(w.key)
-		if err != nil {
-			return err
-		}
-		w.value = v
-	}
-	// COMMIT ignores cancellation: cut short, it could commit and still
-	// report an error, and the caller would run the transaction again.
-	if _, err := c.commit.ExecContext(context.WithoutCancel(ctx)); err != nil {
-		return describe(err)
-	}
-	committed = true
-	if _, err := s.signal.WriteAt([]byte{0}, 0); err != nil {
-		// The commit stands; other processes' watches fall back to the
-		// safety poll.
-		slog.Warn("sqlite store: signal commit", "path", s.path, "err", err)
-	}
-	s.hub.committed(tx.watches)
-	return nil
 }
 
 func (s *Store) attemptRead(ctx context.Context, fn func(fdbstore.ReadTx) error) error {
