@@ -95,13 +95,7 @@ func (c *diskCache) parse(path string) (pageKey, bool) {
 
 // get returns the page's bytes, unverified, if the cache holds them.
 func (c *diskCache) get(k pageKey) ([]byte, bool) {
-	c.mu.Lock()
-	e, ok := c.index[k]
-	if ok {
-		c.lru.MoveToFront(e)
-	}
-	c.mu.Unlock()
-	if !ok {
+	if !c.touch(k) {
 		return nil, false
 	}
 	data, err := os.ReadFile(c.path(k))
@@ -110,6 +104,17 @@ func (c *diskCache) get(k pageKey) ([]byte, bool) {
 		return nil, false
 	}
 	return data, true
+}
+
+// touch marks k used now and reports whether the cache holds it.
+func (c *diskCache) touch(k pageKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.index[k]
+	if ok {
+		c.lru.MoveToFront(e)
+	}
+	return ok
 }
 
 // bytes returns what the cache holds (0 for a nil cache: none).
@@ -134,13 +139,7 @@ func (c *diskCache) hasObject(id uint64) bool {
 // unverified; false when it is not there (any more) or is too short.
 func (c *diskCache) readObject(id uint64, off int64, dst []byte) bool {
 	k := pageKey{id, objectPage}
-	c.mu.Lock()
-	e, ok := c.index[k]
-	if ok {
-		c.lru.MoveToFront(e)
-	}
-	c.mu.Unlock()
-	if !ok {
+	if !c.touch(k) {
 		return false
 	}
 	f, err := os.Open(c.path(k))
