@@ -29,6 +29,7 @@ type Namespace interface {
 // usage.
 type Attributes interface {
 	GetAttr(ctx context.Context, ino uint64) (*meta.Attr, error)
+	DirAttr(ctx context.Context, ino uint64) (*meta.Attr, error)
 	SetAttr(ctx context.Context, ino uint64, r meta.SetAttrReq) (*meta.Attr, error)
 	TouchAtimes(ctx context.Context, reads map[uint64]int64) error
 	Statfs(ctx context.Context) (meta.Statfs, error)

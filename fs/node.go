@@ -97,7 +97,14 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 
 func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	ctx = detach(ctx)
-	a, err := n.root.m.GetAttr(ctx, n.ino)
+	get := n.root.m.GetAttr
+	if n.IsDir() {
+		// After this client changed the directory, the kernel asks again
+		// before its next permission check: the change's own commit
+		// answers (meta.DirAttr).
+		get = n.root.m.DirAttr
+	}
+	a, err := get(ctx, n.ino)
 	if err != nil {
 		return n.root.errno("getattr", err)
 	}

@@ -86,3 +86,54 @@ func TestLayoutValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestDirAttrAfterOwnChange: right after this client created an entry in
+// a directory, DirAttr answers with the attributes that create wrote (the
+// new mtime) without a read transaction; a change by another client shows
+// once the moment (100 ms) is over, and never later.
+func TestDirAttrAfterOwnChange(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0)
+	a, b := client(t, m, "a"), client(t, m, "b")
+	d, err := a.Create(ctx, meta.RootIno, "d", meta.NewNode{Mode: syscall.S_IFDIR | 0o755})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, d.Ino, "f", meta.NewNode{Mode: syscall.S_IFREG | 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	reads, _ := a.TxCounts()
+	got, err := a.DirAttr(ctx, d.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := b.GetAttr(ctx, d.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := a.TxCounts(); after != reads {
+		t.Errorf("DirAttr right after the create took %d read transactions, want none", after-reads)
+	}
+	if got.Mtime != stored.Mtime || got.Ctime != stored.Ctime || got.Mode != stored.Mode {
+		t.Errorf("DirAttr = mtime %d ctime %d mode %o, the store has %d %d %o", got.Mtime, got.Ctime, got.Mode,
+			stored.Mtime, stored.Ctime, stored.Mode)
+	}
+	mode := uint32(0o700)
+	if _, err := b.SetAttr(ctx, d.Ino, meta.SetAttrReq{Mode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := a.DirAttr(ctx, d.Ino)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Mode&0o7777 == mode {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another client's chmod not seen through DirAttr after 5 s: mode %o", got.Mode&0o7777)
+		}
+		time.Sleep(10 * time.Millisecond) // poll
+	}
+}

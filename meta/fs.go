@@ -176,6 +176,7 @@ type FS struct {
 	// Transactions run by this client, for /metrics: the cost of each
 	// operation in store round trips is what speed work counts.
 	txReads, txWrites atomic.Int64
+	recent            recentDirs // directory attributes just written (dirattr.go)
 
 	// bodyDisk reports the free bytes of the disk bodies live on (see
 	// SetBodyDisk); nil: not a local disk.
@@ -301,7 +302,10 @@ func attrFrom(ino uint64, v []byte) (*Attr, error) {
 	return a, nil
 }
 
-func (f *FS) putAttr(tx fdbstore.Tx, a *Attr) { tx.Set(f.k.inode(a.Ino), a.encode()) }
+func (f *FS) putAttr(tx fdbstore.Tx, a *Attr) {
+	tx.Set(f.k.inode(a.Ino), a.encode())
+	noteDir(tx, a)
+}
 
 // GetAttr returns inode ino.
 func (f *FS) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {

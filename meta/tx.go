@@ -14,12 +14,17 @@ func (f *FS) transact(ctx context.Context, fn func(tx fdbstore.Tx) error) error 
 		return ErrFenced
 	}
 	f.txWrites.Add(1)
+	var last *recordingTx // the attempt that committed, when one did
 	err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
+		last = &recordingTx{Tx: tx}
 		if err := f.Fence(tx); err != nil {
 			return err
 		}
-		return fn(tx)
+		return fn(last)
 	})
+	if err == nil && last != nil {
+		f.recent.note(last.dirs)
+	}
 	return err
 }
 
