@@ -185,12 +185,11 @@ func (n *node) Lseek(ctx context.Context, _ gofs.FileHandle, off uint64, whence 
 // comes with its entries' inodes (meta.ReadDirPlus), so the lookup that
 // READDIRPLUS makes of every name is answered from the page.
 type dirHandle struct {
-	n      *node
-	parent uint64 // the directory's parent when it was opened, for ".."
-	after  uint64 // cookie of the last entry returned
-	buf    []meta.DirEntry
-	last   meta.DirEntry // the entry returned last, for Lookup
-	done   bool
+	n     *node
+	after uint64 // cookie of the last entry returned
+	buf   []meta.DirEntry
+	last  meta.DirEntry // the entry returned last, for Lookup
+	done  bool
 }
 
 var (
@@ -204,19 +203,13 @@ const firstCookie = 3
 
 const readdirPage = 512
 
-// OpendirHandle lets the kernel keep the listing it reads in its cache
-// (FOPEN_CACHE_DIR): a directory listed again is listed from memory. The
-// same close-to-open rule as for files keeps that cache honest across
-// clients (cache.go): every change to a directory moves its mtime and
-// ctime, so an open that finds them moved since the listing was cached
-// drops it first. This client's own changes reset it in the kernel.
+// OpendirHandle does not let the kernel keep listings (FOPEN_CACHE_DIR):
+// a listing served from its cache skips READDIRPLUS, so the stat that
+// `ls -l`, rsync or git makes of every entry afterwards became a lookup
+// each, twice the transactions of listing again. Every listing reads the
+// store, which also makes close-to-open of listings hold.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	ctx = detach(ctx)
-	a, err := n.root.m.GetAttr(ctx, n.ino)
-	if err != nil {
-		return nil, 0, n.root.errno("opendir", err)
-	}
-	return &dirHandle{n: n, parent: a.Parent}, n.openFlags(a) | fuse.FOPEN_CACHE_DIR, 0
+	return &dirHandle{n: n}, 0, 0
 }
 
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
@@ -234,7 +227,11 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return &fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: d.n.ino, Off: 1}, 0
 	case 1:
 		d.after = 2
-		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: d.parent, Off: 2}, 0
+		a, err := d.n.root.m.GetAttr(ctx, d.n.ino)
+		if err != nil {
+			return nil, d.n.root.errno("readdir", err)
+		}
+		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: a.Parent, Off: 2}, 0
 	}
 	if len(d.buf) == 0 {
 		if d.done {
