@@ -42,6 +42,9 @@ type Config struct {
 	// that does not answer one within ProbeTimeout gets no requests
 	// until it answers again (see members).
 	ProbeInterval, ProbeTimeout time.Duration
+	// MemberSyncInterval is how often the member list is read, so that
+	// members added later are used (default DefaultMemberSyncInterval).
+	MemberSyncInterval time.Duration
 	// MaxTxnOps and MaxRequestBytes are the server's --max-txn-ops and
 	// --max-request-bytes (defaults 128 and 1.5 MiB, etcd's own). A
 	// transaction past them fails with fdbstore.ErrTxTooLarge before it is
@@ -109,6 +112,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.MemberSyncInterval <= 0 {
+		cfg.MemberSyncInterval = DefaultMemberSyncInterval
 	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps

@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,10 +17,10 @@ import (
 const (
 	DefaultProbeInterval = 250 * time.Millisecond
 	DefaultProbeTimeout  = 250 * time.Millisecond
-	// syncInterval is how often the member list is read again (what the
-	// client's own auto-sync did, which would put back members the probes
-	// took out).
-	syncInterval = time.Minute
+	// DefaultMemberSyncInterval is how often the member list is read
+	// again (what the client's own auto-sync did, which would put back
+	// members the probes took out).
+	DefaultMemberSyncInterval = time.Minute
 	// rejoinAfter is how many answered probes in a row bring a member
 	// back, so that one that flaps does not churn the balancer.
 	rejoinAfter = 2
@@ -75,7 +76,7 @@ func (s *Store) Members() []string {
 func (m *members) run(endpoints []string) {
 	s := m.s
 	m.follow(endpoints)
-	t := time.NewTicker(syncInterval)
+	t := time.NewTicker(s.cfg.MemberSyncInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -101,7 +102,15 @@ func (m *members) list() []string {
 	var eps []string
 	for _, mb := range resp.Members {
 		if mb.Name != "" && !mb.IsLearner {
-			eps = append(eps, mb.ClientURLs...)
+			for _, u := range mb.ClientURLs {
+				// HOST:PORT, as configured endpoints are written, so a
+				// member keeps its prober and its state across syncs
+				// (the client takes TLS from its configuration).
+				if _, hostPort, ok := strings.Cut(u, "://"); ok {
+					u = hostPort
+				}
+				eps = append(eps, u)
+			}
 		}
 	}
 	return eps

@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,4 +84,22 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestMembersFollowTheCluster: a client given one member's endpoint
+// learns the others from the member list and sends requests to all, as
+// clientv3's own auto-sync did (which the probes replace).
+func TestMembersFollowTheCluster(t *testing.T) {
+	ctx := context.Background()
+	eps := cluster.Endpoints()
+	s, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: eps[:1], Prefix: prefixOf(t),
+		ProbeInterval: 50 * time.Millisecond, MemberSyncInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := slices.Sorted(slices.Values(eps))
+	waitUntil(t, 10*time.Second, fmt.Sprintf("the client uses every member %v", want), func() bool {
+		return slices.Equal(s.Members(), want)
+	})
 }
