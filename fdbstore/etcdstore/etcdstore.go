@@ -131,7 +131,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Endpoints, TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password,
-		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: time.Second,
+		// gRPC pings no more often than every 10 s, whatever is asked
+		// (it raised the 5 s this once said), so keepalive is only the
+		// last resort for a silent member; the member probes (members.go)
+		// find one within a probe interval. The 1 s timeout is also the
+		// TCP user timeout: a connection with unacknowledged data for 1 s
+		// is dropped.
+		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: time.Second,
 		// No AutoSyncInterval: the member probes read the member list
 		// themselves, and the client's sync would give the balancer back
 		// members the probes took out.
