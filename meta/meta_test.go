@@ -215,3 +215,36 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("sessions after expiry: %+v, %v", ss, err)
 	}
 }
+
+// TestMonitorDue: once a Check has seen another session's counter, Due
+// says when that session will have been silent for the expiry (counted
+// from the Check's look, so between its start and its end plus the
+// expiry); the monitor's own session is never due.
+func TestMonitorDue(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0)
+	a, b := client(t, m, "a"), client(t, m, "b")
+	const expiry = time.Hour
+	mon := b.NewMonitor(expiry, slog.Default())
+	if _, ok := mon.Due(); ok {
+		t.Fatal("Due before any Check reports a time")
+	}
+	before := time.Now()
+	if _, err := mon.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	due, ok := mon.Due()
+	if !ok || due.Before(before.Add(expiry)) || due.After(after.Add(expiry)) {
+		t.Fatalf("Due = %v, %v; want between %v and %v (session %s seen by the Check)",
+			due, ok, before.Add(expiry), after.Add(expiry), a.SessionID())
+	}
+	alone := client(t, newFS(t, 0), "alone")
+	own := alone.NewMonitor(expiry, slog.Default())
+	if _, err := own.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if due, ok := own.Due(); ok {
+		t.Fatalf("a monitor that saw only its own session is due at %v", due)
+	}
+}

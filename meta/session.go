@@ -127,6 +127,7 @@ func (f *FS) Sessions(ctx context.Context) ([]SessionStatus, error) {
 	err := f.store.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
 		out = out[:0]
 		b, e := f.k.sessionRange()
+		var beats [][]byte
 		for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{}) {
 			if err != nil {
 				return err
@@ -135,12 +136,17 @@ func (f *FS) Sessions(ctx context.Context) ([]SessionStatus, error) {
 			if err := json.Unmarshal(kv.Value, &st.SessionInfo); err != nil {
 				return fmt.Errorf("%w: session record: %v", fdbstore.ErrCorrupt, err)
 			}
-			hb, err := tx.Get(f.k.heartbeat(st.ID))
-			if err != nil {
-				return err
-			}
-			st.Beats, st.LastBeat = decodeBeat(hb)
 			out = append(out, st)
+			beats = append(beats, f.k.heartbeat(st.ID))
+		}
+		// In one request where the store can: the monitor reads this
+		// every heartbeat, and each request may meet a cut-off member.
+		hbs, err := fdbstore.GetMany(tx, beats)
+		if err != nil {
+			return err
+		}
+		for i, hb := range hbs {
+			out[i].Beats, out[i].LastBeat = decodeBeat(hb)
 		}
 		return nil
 	})

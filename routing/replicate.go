@@ -165,8 +165,16 @@ func (r *Router) probe(ctx context.Context) {
 	}
 }
 
-// probeTimeout bounds one health probe.
-const probeTimeout = 5 * time.Second
+// probeTimeout bounds one health probe, and the check of the primaries at
+// mount: a HEAD of the bucket, answered in milliseconds by a live server.
+const probeTimeout = 3 * time.Second
+
+// siteConnectTimeout and siteReadHeaderTimeout bound the router's
+// attempts at making a connection to a site and at a GET's headers.
+const (
+	siteConnectTimeout    = 3 * time.Second
+	siteReadHeaderTimeout = 3 * time.Second
+)
 
 func (r *Router) probeSite(ctx context.Context, s *siteConn) {
 	// The timeout lives inside the call: a probe that times out is a

@@ -119,7 +119,11 @@ func NewRouter(ctx context.Context, m Metadata, opts RouterOptions) (*Router, er
 	}
 	if opts.Open == nil {
 		opts.Open = func(ctx context.Context, s Site) (ObjectStore, error) {
-			return OpenSite(ctx, s, WithAttempts(1), WithHeaderTimeout(10*time.Second))
+			// Short connect and read bounds: a site whose host is cut off
+			// (packets vanish, nothing refuses) must fail an attempt in
+			// seconds, so reads go to the next site and the breaker opens.
+			return OpenSite(ctx, s, WithAttempts(1), WithHeaderTimeout(10*time.Second),
+				WithConnectTimeout(siteConnectTimeout), WithReadHeaderTimeout(siteReadHeaderTimeout))
 		}
 	}
 	if opts.Logger == nil {
@@ -419,7 +423,13 @@ func (r *Router) Health(ctx context.Context) error {
 		if s.Role != RolePrimary {
 			continue
 		}
-		err := r.call(ctx, s, "health", true, func(o ObjectStore) error { return o.Health(ctx) })
+		err := r.call(ctx, s, "health", true, func(o ObjectStore) error {
+			// Bounded as the probes are: a mount during an outage
+			// goes on after it (cliutil.DataPath).
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			return o.Health(pctx)
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("primary site %s: %w", s.Name, err))
 		}

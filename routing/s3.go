@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,9 @@ const (
 type S3 struct {
 	site   Site
 	client *s3.Client
+	// readHeaderTimeout bounds a GET's wait for headers (0: none but
+	// the transport's).
+	readHeaderTimeout time.Duration
 	// signedBodies is set once the server refused an unsigned upload that
 	// the classic signed form then got through.
 	signedBodies atomic.Bool
@@ -49,7 +53,7 @@ type S3 struct {
 // service is not consulted, so a machine with no credentials fails at once
 // with a clear error instead of waiting on a network timeout.
 func OpenS3(ctx context.Context, site Site, options ...S3Option) (*S3, error) {
-	o := s3Options{attempts: maxAttempts, headerTimeout: 30 * time.Second}
+	o := s3Options{attempts: maxAttempts, headerTimeout: 30 * time.Second, connectTimeout: 30 * time.Second}
 	for _, opt := range options {
 		opt(&o)
 	}
@@ -62,6 +66,10 @@ func OpenS3(ctx context.Context, site Site, options ...S3Option) (*S3, error) {
 		// A server that accepts the connection and then stalls must not
 		// hold a request forever: the attempt fails and is retried.
 		t.ResponseHeaderTimeout = o.headerTimeout
+	}).WithDialerOptions(func(d *net.Dialer) {
+		// A host whose packets vanish answers no SYN: the attempt fails
+		// after this, not after the kernel's minutes of retries.
+		d.Timeout = o.connectTimeout
 	})
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
@@ -89,15 +97,15 @@ func OpenS3(ctx context.Context, site Site, options ...S3Option) (*S3, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &S3{site: site, client: client}, nil
+	return &S3{site: site, client: client, readHeaderTimeout: o.readHeaderTimeout}, nil
 }
 
 // S3Option adjusts OpenS3.
 type S3Option func(*s3Options)
 
 type s3Options struct {
-	attempts      int
-	headerTimeout time.Duration
+	attempts                                         int
+	headerTimeout, connectTimeout, readHeaderTimeout time.Duration
 }
 
 // WithAttempts sets how many times one request is tried (default 4).
@@ -105,6 +113,18 @@ func WithAttempts(n int) S3Option { return func(o *s3Options) { o.attempts = max
 
 // WithHeaderTimeout bounds the wait for a response's headers (default 30 s).
 func WithHeaderTimeout(d time.Duration) S3Option { return func(o *s3Options) { o.headerTimeout = d } }
+
+// WithConnectTimeout bounds making a connection (default 30 s).
+func WithConnectTimeout(d time.Duration) S3Option { return func(o *s3Options) { o.connectTimeout = d } }
+
+// WithReadHeaderTimeout bounds the wait for a GET's response headers
+// (default: WithHeaderTimeout's). A GET's headers come as soon as the
+// server finds the object, unlike those of an upload, which the server
+// may send only once it has stored everything: so reads can give up on a
+// site much sooner than writes, and go to the next site.
+func WithReadHeaderTimeout(d time.Duration) S3Option {
+	return func(o *s3Options) { o.readHeaderTimeout = d }
+}
 
 func (s *S3) String() string { return s.site.String() }
 
@@ -308,14 +328,46 @@ func (s *S3) open(ctx context.Context, key string, off, n int64) (io.ReadCloser,
 	case off > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
 	}
-	out, err := s.client.GetObject(ctx, in)
+	if s.readHeaderTimeout <= 0 {
+		out, err := s.client.GetObject(ctx, in)
+		if err != nil {
+			if isCode(err, "InvalidRange") {
+				return nil, nil // past the end
+			}
+			return nil, s.wrap("get", key, err)
+		}
+		return out.Body, nil
+	}
+	// The body is read under the same context, so the bound is a timer
+	// that cancels the request only while the headers are awaited.
+	gctx, cancel := context.WithCancel(ctx)
+	late := time.AfterFunc(s.readHeaderTimeout, cancel)
+	out, err := s.client.GetObject(gctx, in)
+	inTime := late.Stop()
 	if err != nil {
+		cancel()
 		if isCode(err, "InvalidRange") {
 			return nil, nil // past the end
 		}
+		if !inTime && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s: %w", s.readHeaderTimeout, err)
+		}
 		return nil, s.wrap("get", key, err)
 	}
-	return out.Body, nil
+	return cancelOnClose{out.Body, cancel}, nil
+}
+
+// cancelOnClose is a response body that ends its request's context when
+// closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // Delete implements ObjectStore.

@@ -233,3 +233,42 @@ func TestPutFallsBackToSignedBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestReadHeaderTimeout: a server that takes a GET and never answers
+// (a cut-off host's established connection) fails the read after the
+// read header bound, so the router can go to the next site; a server that
+// answers at once and then sends the body slowly is not cut off by it.
+func TestReadHeaderTimeout(t *testing.T) {
+	setCreds(t, "ak", "sk")
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/silent") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		// Headers now, the body after longer than the bound.
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond)
+		w.Write([]byte("body"))
+	}))
+	defer srv.Close()
+	defer close(release)
+	s, err := OpenS3(context.Background(), Site{Endpoint: srv.URL, Bucket: "b"}, WithAttempts(1),
+		WithReadHeaderTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Get(context.Background(), "silent", 0, -1)
+	if err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Errorf("GET of a server that never answers: err = %v, want one saying no answer within 100ms", err)
+	}
+	got, err := s.Get(context.Background(), "slow-body", 0, -1)
+	if err != nil || string(got) != "body" {
+		t.Errorf("GET of a slow body = %q, %v; want \"body\" (the bound is on the headers only)", got, err)
+	}
+}

@@ -163,6 +163,10 @@ const settleTimeout = 10 * time.Second
 func (t *tx) settle(marker string, lease clientv3.LeaseID, cause error) error {
 	ctx, cancel := context.WithTimeout(t.s.ctx, settleTimeout)
 	defer cancel()
+	if b := fdbstore.RequestBound(t.ctx); b > 0 {
+		// The caller's bound on each request holds for these too.
+		ctx = fdbstore.WithRequestBound(ctx, b)
+	}
 	backoff := 10 * time.Millisecond
 	for {
 		put := clientv3.OpPut(marker, markAborted, clientv3.WithLease(lease))

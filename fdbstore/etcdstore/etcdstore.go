@@ -37,6 +37,14 @@ type Config struct {
 	// then retried, most likely on another member, instead of holding the
 	// whole transaction until gRPC's keepalive gives up on the member.
 	RequestTimeout time.Duration
+	// ProbeInterval and ProbeTimeout pace the probes of each member
+	// (defaults DefaultProbeInterval and DefaultProbeTimeout): a member
+	// that does not answer one within ProbeTimeout gets no requests
+	// until it answers again (see members).
+	ProbeInterval, ProbeTimeout time.Duration
+	// MemberSyncInterval is how often the member list is read, so that
+	// members added later are used (default DefaultMemberSyncInterval).
+	MemberSyncInterval time.Duration
 	// MaxTxnOps and MaxRequestBytes are the server's --max-txn-ops and
 	// --max-request-bytes (defaults 128 and 1.5 MiB, etcd's own). A
 	// transaction past them fails with fdbstore.ErrTxTooLarge before it is
@@ -72,6 +80,9 @@ type Store struct {
 	// was lost and whose outcome settle learnt.
 	settledCommitted, settledAborted atomic.Int64
 
+	watches watchSet
+	members *members
+
 	leaseMu sync.Mutex
 	lease   clientv3.LeaseID
 	leaseAt time.Time
@@ -96,6 +107,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = time.Second
 	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.MemberSyncInterval <= 0 {
+		cfg.MemberSyncInterval = DefaultMemberSyncInterval
+	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
@@ -111,8 +131,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Endpoints, TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password,
-		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: time.Second,
-		AutoSyncInterval: time.Minute, Logger: quietZap(),
+		// gRPC pings no more often than every 10 s, whatever is asked
+		// (it raised the 5 s this once said), so keepalive is only the
+		// last resort for a silent member; the member probes (members.go)
+		// find one within a probe interval. The 1 s timeout is also the
+		// TCP user timeout: a connection with unacknowledged data for 1 s
+		// is dropped.
+		DialTimeout: cfg.DialTimeout, DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: time.Second,
+		// No AutoSyncInterval: the member probes read the member list
+		// themselves, and the client's sync would give the balancer back
+		// members the probes took out.
+		Logger: quietZap(),
 		// Responses of a full page of values must fit.
 		MaxCallRecvMsgSize: 64 << 20,
 	})
@@ -134,6 +163,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("etcd store %v: %w", cfg.Endpoints, err)
 	}
+	s.members = newMembers(s, cfg.Endpoints)
+	go s.members.run(cfg.Endpoints)
 	return s, nil
 }
 
@@ -235,8 +266,13 @@ func (s *Store) retry(ctx context.Context, attempt func(context.Context) error) 
 // request returns the context of one request made for ctx: bounded by
 // RequestTimeout. An expired request is a retryable failure of the
 // transaction (or, for a commit, one whose outcome settle learns).
+// A caller's fdbstore.WithRequestBound shortens it.
 func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	d := s.cfg.RequestTimeout
+	if b := fdbstore.RequestBound(ctx); b > 0 && b < d {
+		d = b
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // markerLease returns the lease new commit markers attach to.

@@ -89,8 +89,14 @@ func (t *tx) buffered(key []byte) (value []byte, known bool) {
 // first read is linearizable and sets rev; later ones read that revision
 // from the nearest member without a round of the leader's (a member that
 // has not applied it yet answers ErrFutureRev, which retries).
+//
+// A read-only transaction under fdbstore.MayReadStale reads first from the
+// nearest member too: the snapshot of whatever revision it has applied.
 func (t *tx) at() []clientv3.OpOption {
 	if t.rev == 0 {
+		if !t.writable && fdbstore.IsStaleOK(t.ctx) {
+			return []clientv3.OpOption{clientv3.WithSerializable()}
+		}
 		return nil
 	}
 	return []clientv3.OpOption{clientv3.WithRev(t.rev), clientv3.WithSerializable()}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"sync"
+
+	"google.golang.org/grpc/metadata"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -13,6 +16,48 @@ import (
 
 // errWatchCanceled is the Err of a watch stopped by Cancel.
 var errWatchCanceled = errors.New("watch canceled")
+
+// watchSet is the store's running watches, so that they can be woken
+// when a member leaves the balancer.
+type watchSet struct {
+	mu   sync.Mutex
+	gen  uint64 // bumped by restart
+	live map[*watch]context.CancelFunc
+}
+
+// add registers w, running under cancel, and returns ctx keyed to the
+// current generation: the client shares one gRPC stream among watches
+// whose contexts carry the same metadata, so watches started after a
+// restart get a new stream, on a member still in the balancer, instead of
+// joining the old one.
+func (ws *watchSet) add(ctx context.Context, w *watch, cancel context.CancelFunc) context.Context {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.live == nil {
+		ws.live = map[*watch]context.CancelFunc{}
+	}
+	ws.live[w] = cancel
+	return metadata.AppendToOutgoingContext(ctx, "hafs-watch-gen", strconv.FormatUint(ws.gen, 10))
+}
+
+func (ws *watchSet) remove(w *watch) {
+	ws.mu.Lock()
+	delete(ws.live, w)
+	ws.mu.Unlock()
+}
+
+// restart wakes every running watch (its waiter reads again and, if it
+// still waits, watches anew) and ends their streams.
+func (ws *watchSet) restart() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.gen++
+	for w, cancel := range ws.live {
+		w.fail(nil)
+		cancel()
+	}
+	clear(ws.live)
+}
 
 // watch is one fdbstore.Watch: an etcd watch of the key from the revision
 // after the commit, so no change between the commit and the watch's
@@ -58,6 +103,12 @@ func (w *watch) fail(err error) {
 	})
 }
 
+func (w *watch) cancelFunc() context.CancelFunc {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancel
+}
+
 // start watches for a value other than the one the key had at revision
 // rev, the commit's: value when the transaction wrote it (known), else
 // read at rev.
@@ -75,6 +126,8 @@ func (w *watch) start(rev int64, value []byte, known bool) {
 }
 
 func (w *watch) run(ctx context.Context, rev int64, value []byte, known bool) {
+	ctx = w.s.watches.add(ctx, w, w.cancelFunc())
+	defer w.s.watches.remove(w)
 	defer func() {
 		switch {
 		case w.s.ctx.Err() != nil:

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/etcdstore"
@@ -44,9 +45,9 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "cacert", "cert", "key", "max-txn-ops", "max-request-bytes", "quota-backend-bytes":
+		case "cacert", "cert", "key", "max-txn-ops", "max-request-bytes", "quota-backend-bytes", "probe-interval":
 		default:
-			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert, key, max-txn-ops, max-request-bytes or quota-backend-bytes", raw, k)
+			return Spec{}, fmt.Errorf("store URL %q: unknown parameter %q; want cacert, cert, key, max-txn-ops, max-request-bytes, quota-backend-bytes or probe-interval", raw, k)
 		}
 	}
 	spec.CACert, spec.Cert, spec.Key = q.Get("cacert"), q.Get("cert"), q.Get("key")
@@ -66,6 +67,13 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 		}
 		spec.QuotaBackendBytes = n
 	}
+	if v := q.Get("probe-interval"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > time.Minute {
+			return Spec{}, fmt.Errorf("store URL %q: probe-interval=%q: want a duration from 10ms to 1m", raw, v)
+		}
+		spec.ProbeInterval = d
+	}
 	if (spec.Cert == "") != (spec.Key == "") {
 		return Spec{}, fmt.Errorf("store URL %q: cert and key go together", raw)
 	}
@@ -76,6 +84,9 @@ func parseEtcd(raw string, u *url.URL) (Spec, error) {
 func openEtcd(ctx context.Context, spec Spec, opts fdbstore.Options) (fdbstore.Store, error) {
 	cfg := etcdstore.Config{Endpoints: spec.Endpoints, Prefix: spec.Path, Options: opts,
 		MaxTxnOps: spec.MaxTxnOps, MaxRequestBytes: spec.MaxRequestBytes, QuotaBytes: spec.QuotaBackendBytes,
+		// A member that does not answer within an interval is as good as
+		// cut off for a session expiring in twenty.
+		ProbeInterval: spec.ProbeInterval, ProbeTimeout: spec.ProbeInterval,
 		Username: os.Getenv(EnvEtcdUser), Password: os.Getenv(EnvEtcdPassword)}
 	if (cfg.Username == "") != (cfg.Password == "") {
 		return nil, fmt.Errorf("open store %s: set both %s and %s, or neither", spec, EnvEtcdUser, EnvEtcdPassword)

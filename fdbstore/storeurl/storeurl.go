@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/fdbstore/sqlitestore"
@@ -59,6 +60,10 @@ type Spec struct {
 	// QuotaBackendBytes is the etcd server's --quota-backend-bytes when
 	// not etcd's default (0: the default, 2 GiB): what statfs reports.
 	QuotaBackendBytes int64
+	// ProbeInterval is how often an etcd client asks each member whether
+	// it answers (0: etcdstore's default); keep it well under the session
+	// expiry, a twentieth or less.
+	ProbeInterval time.Duration
 }
 
 // String returns the URL form of s.
@@ -82,6 +87,9 @@ func (s Spec) String() string {
 	}
 	if s.QuotaBackendBytes != 0 {
 		q.Set("quota-backend-bytes", strconv.FormatInt(s.QuotaBackendBytes, 10))
+	}
+	if s.ProbeInterval != 0 {
+		q.Set("probe-interval", s.ProbeInterval.String())
 	}
 	out := "etcd://" + strings.Join(s.Endpoints, ",") + s.Path
 	if len(q) > 0 {

@@ -30,6 +30,9 @@ func TestParse(t *testing.T) {
 		{"postgres:///x", "", `unknown scheme "postgres"`},
 		{"/var/lib/hafs/meta.db", "", "missing scheme"},
 		{"fdb:relative", "", "absolute"},
+		{"etcd://h1:2379,h2:2379/fs?probe-interval=100ms", "etcd://h1:2379,h2:2379/fs?probe-interval=100ms", ""},
+		{"etcd://h1:2379/fs?probe-interval=1ms", "", "probe-interval"},
+		{"etcd://h1:2379/fs?probe-interval=soon", "", "want a duration"},
 	}
 	for _, tc := range cases {
 		spec, err := storeurl.Parse(tc.in)

@@ -20,7 +20,8 @@ import (
 func hostCluster(t *testing.T, n int) (*cluster.Net, *etcd.Cluster, *FS) {
 	t.Helper()
 	nw, c := hostEtcd(t, n)
-	return nw, c, NewFS(t, FSOptions{Store: c.StoreURL("hosts")})
+	// Members probed every 100 ms: a twentieth of fastSessions' expiry.
+	return nw, c, NewFS(t, FSOptions{Store: c.StoreURL("hosts") + "?probe-interval=100ms"})
 }
 
 // hostEtcd makes n hosts (network namespaces) with an etcd member on each.

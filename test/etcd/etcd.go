@@ -306,7 +306,11 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 		if !m.Running() {
 			continue
 		}
-		st, err := cli.Status(ctx, strings.TrimPrefix(m.ClientURL, "http://"))
+		// A second per member: one cut off must not use up ctx before
+		// the others are asked.
+		mctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := cli.Status(mctx, strings.TrimPrefix(m.ClientURL, "http://"))
+		cancel()
 		if err != nil {
 			continue
 		}
