@@ -246,17 +246,17 @@ func (r *Root) FlushCloses(ctx context.Context) {
 		}
 		r.release(ino, st)
 	}
-	err := r.m.CloseMany(ctx, inos)
+	closed, err := r.m.CloseMany(ctx, inos)
 	for i, st := range held {
-		if err == nil {
+		if i < closed {
 			st.registered = false
 		}
 		r.release(inos[i], st)
 	}
 	if err != nil {
-		r.log.Warn("could not drop open registrations; retrying", "inodes", len(inos), "err", err)
+		r.log.Warn("could not drop open registrations; retrying", "inodes", len(inos)-closed, "err", err)
 		r.pendMu.Lock()
-		for _, ino := range inos {
+		for _, ino := range inos[closed:] {
 			r.pending[ino] = struct{}{}
 		}
 		r.pendMu.Unlock()

@@ -325,7 +325,7 @@ func (f *file) finishTemp(ctx context.Context, err error) error {
 		}
 	}
 	// Created open (meta.NewNode.Open): the last close reaps it if unlinked.
-	if cerr := f.fs.m.CloseMany(ctx, []uint64{f.ino}); err == nil && cerr != nil {
+	if cerr := f.fs.m.Close(ctx, f.ino); err == nil && cerr != nil {
 		err = pathErr("close", f.name, cerr)
 	}
 	return err

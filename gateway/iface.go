@@ -22,7 +22,7 @@ type Namespace interface {
 // unlink by another client keeps them until the gateway is done.
 type Opens interface {
 	Open(ctx context.Context, ino uint64) (*meta.Attr, error)
-	CloseMany(ctx context.Context, inos []uint64) error
+	Close(ctx context.Context, ino uint64) error
 }
 
 // Xattrs keep WebDAV dead properties.

@@ -81,5 +81,5 @@ func (t *openTable) release(ctx context.Context, ino uint64) error {
 	if r.handles > 0 {
 		return nil
 	}
-	return t.m.CloseMany(ctx, []uint64{ino})
+	return t.m.Close(ctx, ino)
 }

@@ -61,7 +61,7 @@ func TestTouchAtimes(t *testing.T) {
 	if _, body, err := m.CheckOpenInline(ctx, fresh.Ino, 4); err != nil || body != nil {
 		t.Errorf("CheckOpenInline under the body's size: %q, %v; want no body", body, err)
 	}
-	if err := m.CloseMany(ctx, []uint64{fresh.Ino}); err != nil {
+	if err := m.Close(ctx, fresh.Ino); err != nil {
 		t.Fatal(err)
 	}
 	check(t, m)

@@ -350,16 +350,24 @@ func AtimeStale(a *Attr, t int64) bool {
 	return a.Atime <= a.Mtime || a.Atime <= a.Ctime || t-a.Atime >= int64(relatimeMax)
 }
 
-// TouchAtimes records reads done by this client, one transaction for all:
-// reads maps an inode to the time of its read. A read's time lands only if
+// TouchAtimes records reads done by this client, as many in one
+// transaction as the store takes: reads maps an inode to the time of its read. A read's time lands only if
 // it is still stale by AtimeStale and later than the inode's last change,
 // so a utimes (which changes ctime) that came after the read keeps its
-// value; inodes gone meanwhile are skipped.
+// value; inodes gone meanwhile are skipped. A retry after an error may
+// send all of reads again: a time already recorded is not stale.
 func (f *FS) TouchAtimes(ctx context.Context, reads map[uint64]int64) error {
 	if len(reads) == 0 {
 		return nil
 	}
 	inos := slices.Sorted(maps.Keys(reads))
+	// Each costs the read of its inode and perhaps its write.
+	return inPages(inos, f.page(len(inos), 2), func(part []uint64) error {
+		return f.touchAtimes(ctx, part, reads)
+	})
+}
+
+func (f *FS) touchAtimes(ctx context.Context, inos []uint64, reads map[uint64]int64) error {
 	return f.transact(ctx, func(tx fdbstore.Tx) error {
 		for _, ino := range inos {
 			a, err := f.getAttr(tx, ino)

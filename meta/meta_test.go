@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -246,5 +247,55 @@ func TestMonitorDue(t *testing.T) {
 	}
 	if due, ok := own.Due(); ok {
 		t.Fatalf("a monitor that saw only its own session is due at %v", due)
+	}
+}
+
+// TestManyOrphansClosed: a client that had many files open which another
+// client unlinked closes them all at once (the batch a mount's closer
+// sends), and ends its session with many more still open: each inode is
+// reaped, however few operations the store takes per transaction (etcd's
+// 128 took 14 such closes at most).
+func TestManyOrphansClosed(t *testing.T) {
+	ctx := context.Background()
+	m := newFS(t, 0)
+	a, b := client(t, m, "a"), client(t, m, "b")
+	orphans := func(prefix string, n int) []uint64 {
+		t.Helper()
+		var inos []uint64
+		for i := range n {
+			name := fmt.Sprintf("%s%d", prefix, i)
+			f, err := a.Create(ctx, meta.RootIno, name, meta.NewNode{Mode: syscall.S_IFREG | 0o644, Open: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Write(ctx, f.Ino, 0, bytes.Repeat([]byte{byte(i)}, 9000)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Unlink(ctx, meta.RootIno, name); err != nil {
+				t.Fatal(err)
+			}
+			inos = append(inos, f.Ino)
+		}
+		return inos
+	}
+	closing := orphans("c", 60)
+	if closed, err := a.CloseMany(ctx, closing); err != nil || closed != len(closing) {
+		t.Fatalf("CloseMany of %d orphans: %d closed, %v", len(closing), closed, err)
+	}
+	for _, ino := range closing {
+		if _, err := b.GetAttr(ctx, ino); !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("inode %d outlives its last close: %v", ino, err)
+		}
+	}
+	orphans("e", 60)
+	if err := a.EndSession(ctx); err != nil {
+		t.Fatalf("end a session holding 60 orphans open: %v", err)
+	}
+	rep, err := m.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 || len(rep.Orphans) > 0 {
+		t.Fatalf("after the last close: problems %v, orphans %v", rep.Problems, rep.Orphans)
 	}
 }

@@ -145,24 +145,37 @@ func (f *FS) OpenByName(ctx context.Context, dir uint64, name string, want uint6
 // record and, if the inode has lost its last link and no other client has
 // it open, removes it.
 func (f *FS) Close(ctx context.Context, ino uint64) error {
-	return f.CloseMany(ctx, []uint64{ino})
+	_, err := f.CloseMany(ctx, []uint64{ino})
+	return err
 }
 
-// CloseMany is Close of several inodes in one transaction.
-func (f *FS) CloseMany(ctx context.Context, inos []uint64) error {
-	if len(inos) == 0 {
-		return nil
-	}
-	return f.transact(ctx, func(tx fdbstore.Tx) error {
-		for _, ino := range inos {
-			tx.Clear(f.k.open(ino, f.sess.id))
-			tx.Clear(f.k.sessOpen(f.sess.id, ino))
-			if _, err := f.reapIfOrphan(tx, ino); err != nil {
-				return err
+// closeCost is what one close may spend of a transaction: its two open
+// records, and the reap of an inode that lost its last link (the inode,
+// its orphan row, blocks, xattrs and purge row, and the reads of the
+// inode and of its open records).
+const closeCost = 8
+
+// CloseMany is Close of several inodes, as many in one transaction as the
+// store takes (etcd's are small). On an error, closed says how many of
+// inos, from the first, are closed nonetheless.
+func (f *FS) CloseMany(ctx context.Context, inos []uint64) (closed int, err error) {
+	err = inPages(inos, f.page(len(inos), closeCost), func(part []uint64) error {
+		err := f.transact(ctx, func(tx fdbstore.Tx) error {
+			for _, ino := range part {
+				tx.Clear(f.k.open(ino, f.sess.id))
+				tx.Clear(f.k.sessOpen(f.sess.id, ino))
+				if _, err := f.reapIfOrphan(tx, ino); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err == nil {
+			closed += len(part)
 		}
-		return nil
+		return err
 	})
+	return closed, err
 }
 
 // reapIfOrphan deletes ino if it has no links and no client has it open,

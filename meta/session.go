@@ -214,9 +214,8 @@ func (f *FS) finishCleanup(ctx context.Context, id string) (locks, orphans int, 
 		err := f.store.Transact(ctx, func(tx fdbstore.Tx) error {
 			n, reaped, done = 0, 0, false
 			b, e := f.k.sessOpenRange(id)
-			// Each open costs two clears and the reads and writes of a
-			// possible reap (an inode, its orphan row, its open records).
-			page := f.page(100, 4)
+			// Each open costs what a close does.
+			page := f.page(100, closeCost)
 			for kv, err := range tx.GetRange(b, e, fdbstore.RangeOptions{Limit: page}) {
 				if err != nil {
 					return err

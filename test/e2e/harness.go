@@ -190,6 +190,9 @@ type FS struct {
 	Store string   // store URL: sqlite:///.../meta.db, or etcd:// (HAFS_TEST_STORE)
 	Name  string   // --name, or "" for the default
 	Env   []string // added to every HAFS process's environment
+
+	mu     sync.Mutex
+	mounts []*Mount // every mount of it, whose logs explain a failed Check
 }
 
 // NewFS creates a fresh store (embedded in a temporary directory, or a
@@ -253,6 +256,24 @@ func (fs *FS) Check(t testing.TB) {
 	if len(rep.Orphans) > 0 {
 		t.Errorf("fsck: %d orphaned inodes left after every client unmounted: %v", len(rep.Orphans), rep.Orphans)
 	}
+	if len(rep.Problems) > 0 || len(rep.Orphans) > 0 {
+		fs.logMounts(t)
+	}
+}
+
+// logMounts logs the end of each mount's output: what a client did last
+// is what usually explains what it left behind.
+func (fs *FS) logMounts(t testing.TB) {
+	const tail = 8 << 10
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, m := range fs.mounts {
+		out := m.Output()
+		if len(out) > tail {
+			out = "..." + out[len(out)-tail:]
+		}
+		t.Logf("%s output for %s:\n%s", FuseBinary, m.Dir, out)
+	}
 }
 
 func (fs *FS) storeArgs() []string {
@@ -310,6 +331,9 @@ func (fs *FS) MountOn(t testing.TB, command func(name string, args ...string) *e
 	}
 	args = append(append(args, extraArgs...), dir)
 	m := &Mount{Dir: dir, FS: fs, output: &lockedBuffer{}, exited: make(chan struct{})}
+	fs.mu.Lock()
+	fs.mounts = append(fs.mounts, m)
+	fs.mu.Unlock()
 	m.cmd = command(Binary(t, FuseBinary), args...)
 	m.cmd.Env = append(os.Environ(), fs.Env...)
 	m.cmd.Stdout, m.cmd.Stderr = m.output, m.output
