@@ -128,7 +128,7 @@ if [[ $only_ceiling != 1 ]] && command -v etcd >/dev/null; then
 		etcd --name "b$i" --data-dir "$etcd_dir/b$i" --log-level error \
 			--listen-client-urls "http://127.0.0.1:${cport[$i]}" --advertise-client-urls "http://127.0.0.1:${cport[$i]}" \
 			--listen-peer-urls "http://127.0.0.1:${pport[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pport[$i]}" \
-			--initial-cluster "$initial" --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
+			--initial-cluster "$initial" --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --pre-vote \
 			>"$tmp/etcd$i.log" 2>&1 &
 		etcd_pids+=($!)
 	done

@@ -83,8 +83,8 @@ func TestLockHandoverAfterPartition(t *testing.T) {
 		after, _ := cl.Leader(lctx)
 		lcancel()
 		nw.Heal(nw.Hosts[holder])
-		// The healed member calls an election (etcd 3.4 has no pre-vote):
-		// let it settle, so that the next run starts from a quiet cluster.
+		// Let the healed member catch up, so that the next run starts
+		// from a quiet cluster.
 		must(t, cl.WaitHealthy(30*time.Second))
 		// The cut node was fenced: end it and its lock holder, mount again.
 		remount(holder)
@@ -110,7 +110,7 @@ func TestLockHandoverAfterPartition(t *testing.T) {
 		}
 		t.Logf("run %d: the flock passed from host %d to host %d %s after the holder was cut off (%s)",
 			run+1, holder, taker, d.Round(time.Millisecond), class)
-		if d > handoverBound+handoverMargin {
+		if d > handoverBound {
 			// What the healthy nodes saw, to explain the late hand-over.
 			for i, m := range mounts {
 				if i != holder {

@@ -192,8 +192,12 @@ func (m *Member) start(bin, state string) error {
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", m.PeerURL,
 		"--initial-cluster", m.initial, "--initial-cluster-state", state,
 		"--initial-cluster-token", "hafs-test", "--logger", "zap", "--log-level", "warn",
-		// Elections within a second or so, as on a LAN.
-		"--heartbeat-interval", "50", "--election-timeout", "500")
+		// Elections within a second or so, as on a LAN. Pre-vote (the
+		// default from etcd 3.5, off in 3.4): a member back from a
+		// partition rejoins without deposing the leader, whose election
+		// stalled every commit for up to 2 s, long enough to expire
+		// healthy sessions.
+		"--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote")
 	m.out = &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{b: m.out, mu: &m.mu}, &lockedWriter{b: m.out, mu: &m.mu}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
