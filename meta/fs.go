@@ -351,11 +351,12 @@ func AtimeStale(a *Attr, t int64) bool {
 }
 
 // TouchAtimes records reads done by this client, as many in one
-// transaction as the store takes: reads maps an inode to the time of its read. A read's time lands only if
-// it is still stale by AtimeStale and later than the inode's last change,
-// so a utimes (which changes ctime) that came after the read keeps its
-// value; inodes gone meanwhile are skipped. A retry after an error may
-// send all of reads again: a time already recorded is not stale.
+// transaction as the store takes: reads maps an inode to the time of its
+// read. A read's time lands only if it is still stale by AtimeStale and
+// later than the inode's last change, so a utimes (which changes ctime)
+// that came after the read keeps its value; inodes gone meanwhile are
+// skipped. A retry after an error may send all of reads again: a time
+// already recorded is not stale.
 func (f *FS) TouchAtimes(ctx context.Context, reads map[uint64]int64) error {
 	if len(reads) == 0 {
 		return nil
