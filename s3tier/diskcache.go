@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hafs/hafs/internal/directio"
 	"github.com/hafs/hafs/meta"
 )
 
@@ -148,7 +149,7 @@ func (c *diskCache) readObject(id uint64, off int64, dst []byte) bool {
 		return false
 	}
 	defer f.Close()
-	if n, _ := f.ReadAt(dst, off); n != len(dst) {
+	if n, _ := directio.ReadAt(f, dst, off); n != len(dst) {
 		c.drop(k)
 		return false
 	}
@@ -174,7 +175,7 @@ func (c *diskCache) put(k pageKey, data []byte) {
 		return
 	}
 	tmp := f.Name()
-	if _, err := f.Write(data); err != nil || f.Close() != nil {
+	if err := directio.WriteAt(f, data, 0); err != nil || f.Close() != nil {
 		_ = f.Close()
 		_ = os.Remove(tmp)
 		return
