@@ -34,7 +34,15 @@ type Dir struct {
 
 	mu   sync.Mutex
 	made map[string]bool // parent directories known to exist, guarded by mu
+
+	// files keeps the objects read last open: objects never change and
+	// keys are never reused, so a descriptor stays good until Delete.
+	files *directio.Files
 }
+
+// dirOpenFiles is how many object files a Dir keeps open: 1 GiB of
+// 4 MiB blocks.
+const dirOpenFiles = 256
 
 // dirTempAge is how old a temporary file must be before OpenDir removes
 // it: far longer than any Put, so a Put of another mount of the same
@@ -47,7 +55,7 @@ func OpenDir(s Site) (*Dir, error) {
 	if !ok {
 		return nil, fmt.Errorf("site %s: not a file:// site", s)
 	}
-	d := &Dir{root: root, site: s, made: map[string]bool{}}
+	d := &Dir{root: root, site: s, made: map[string]bool{}, files: directio.NewFiles(dirOpenFiles)}
 	d.removeOldTemps()
 	return d, nil
 }
@@ -62,6 +70,13 @@ func DirOf(s Site) (string, bool) {
 }
 
 func (d *Dir) String() string { return d.site.String() }
+
+// Close closes the object files kept open; d still works afterwards, each
+// read on a descriptor of its own.
+func (d *Dir) Close() error {
+	d.files.Close()
+	return nil
+}
 
 func (d *Dir) path(key string) (string, error) {
 	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") || strings.HasPrefix(key, "tmp/") {
@@ -179,12 +194,7 @@ func (d *Dir) GetInto(ctx context.Context, key string, off int64, dst []byte) (i
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, d.wrap("get", key, err)
-	}
-	defer f.Close()
-	got, err := directio.ReadAt(f, dst, off)
+	got, err := d.files.ReadAt(p, dst, off)
 	return got, d.wrap("get", key, err)
 }
 
@@ -194,6 +204,7 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	d.files.Forget(p)
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.wrap("delete", key, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"slices"
@@ -187,12 +188,21 @@ func (r *Router) reload(ctx context.Context) (*view, error) {
 	for _, s := range v.sites {
 		keep[s.Name] = true
 	}
-	for name := range r.conns {
+	var dropped []*siteConn
+	for name, sc := range r.conns {
 		if !keep[name] {
 			delete(r.conns, name)
+			dropped = append(dropped, sc)
 		}
 	}
 	r.mu.Unlock()
+	for _, sc := range dropped {
+		// A directory site's kept descriptors; a read still under way on
+		// the old view goes on with a descriptor of its own.
+		if c, ok := sc.obj.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 	return old, nil
 }
 

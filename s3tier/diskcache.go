@@ -32,7 +32,15 @@ type diskCache struct {
 	used  int64
 	lru   *list.List // of *diskEntry, front = most recent
 	index map[pageKey]*list.Element
+
+	// objects keeps the whole-object files read last open (see
+	// directio.Files); a dropped or evicted one is forgotten first.
+	objects *directio.Files
 }
+
+// diskOpenObjects is how many whole-object files the disk cache keeps
+// open: 1 GiB of 4 MiB blocks.
+const diskOpenObjects = 256
 
 type diskEntry struct {
 	key  pageKey
@@ -45,7 +53,8 @@ func openDiskCache(dir string, budget int64) (*diskCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache directory: %w", err)
 	}
-	c := &diskCache{dir: dir, budget: budget, lru: list.New(), index: map[pageKey]*list.Element{}}
+	c := &diskCache{dir: dir, budget: budget, lru: list.New(), index: map[pageKey]*list.Element{},
+		objects: directio.NewFiles(diskOpenObjects)}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -143,13 +152,7 @@ func (c *diskCache) readObject(id uint64, off int64, dst []byte) bool {
 	if !c.touch(k) {
 		return false
 	}
-	f, err := os.Open(c.path(k))
-	if err != nil {
-		c.drop(k)
-		return false
-	}
-	defer f.Close()
-	if n, _ := directio.ReadAt(f, dst, off); n != len(dst) {
+	if n, _ := c.objects.ReadAt(c.path(k), dst, off); n != len(dst) {
 		c.drop(k)
 		return false
 	}
@@ -203,6 +206,7 @@ func (c *diskCache) drop(k pageKey) {
 		c.used -= e.Value.(*diskEntry).size
 	}
 	c.mu.Unlock()
+	c.objects.Forget(c.path(k))
 	_ = os.Remove(c.path(k))
 }
 
@@ -213,6 +217,7 @@ func (c *diskCache) evictLocked() {
 		c.lru.Remove(e)
 		delete(c.index, de.key)
 		c.used -= de.size
+		c.objects.Forget(c.path(de.key))
 		_ = os.Remove(c.path(de.key))
 	}
 }

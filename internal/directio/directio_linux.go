@@ -2,20 +2,10 @@ package directio
 
 import (
 	"errors"
-	"io"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// align is the alignment O_DIRECT needs of the buffer, the offset and the
-// length: 4 KiB covers every logical block size in use.
-const align = 4096
-
-// minRead is the smallest read worth O_DIRECT: below it the page cache's
-// read-ahead and reuse are worth the copy.
-const minRead = 64 << 10
 
 // WriteAt writes data to f at off.
 func WriteAt(f *os.File, data []byte, off int64) error {
@@ -41,35 +31,15 @@ func WriteAt(f *os.File, data []byte, off int64) error {
 	return nil
 }
 
-// ReadAt reads into dst from off of f; at the end of the file it returns
-// what there was, without error.
-func ReadAt(f *os.File, dst []byte, off int64) (int, error) {
-	n := len(dst) &^ (align - 1)
-	done := 0
-	if n >= minRead && off%align == 0 && aligned(dst) && setDirect(f, true) == nil {
-		got, err := f.ReadAt(dst[:n], off)
-		if serr := setDirect(f, false); serr != nil {
-			return got, serr
-		}
-		switch {
-		case errors.Is(err, io.EOF):
-			return got, nil
-		case err != nil && !errors.Is(err, unix.EINVAL):
-			return got, err
-		case err == nil && n == len(dst):
-			return got, nil
-		}
-		done = got // 0 on EINVAL: the filesystem took the flag, not the read
+// openRead opens path for reading with O_DIRECT, or without it on a
+// filesystem that refuses it; direct says which.
+func openRead(path string) (f *os.File, direct bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)
+	if errors.Is(err, unix.EINVAL) {
+		f, err = os.Open(path)
+		return f, false, err
 	}
-	got, err := f.ReadAt(dst[done:], off+int64(done))
-	if errors.Is(err, io.EOF) {
-		err = nil
-	}
-	return done + got, err
-}
-
-func aligned(b []byte) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align == 0
+	return f, err == nil, err
 }
 
 // setDirect turns O_DIRECT on or off for f.

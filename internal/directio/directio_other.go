@@ -2,11 +2,7 @@
 
 package directio
 
-import (
-	"errors"
-	"io"
-	"os"
-)
+import "os"
 
 // WriteAt writes data to f at off (through the page cache: O_DIRECT is
 // Linux's).
@@ -15,12 +11,8 @@ func WriteAt(f *os.File, data []byte, off int64) error {
 	return err
 }
 
-// ReadAt reads into dst from off of f; at the end of the file it returns
-// what there was, without error.
-func ReadAt(f *os.File, dst []byte, off int64) (int, error) {
-	got, err := f.ReadAt(dst, off)
-	if errors.Is(err, io.EOF) {
-		err = nil
-	}
-	return got, err
+// openRead opens path for reading; direct is always false here.
+func openRead(path string) (f *os.File, direct bool, err error) {
+	f, err = os.Open(path)
+	return f, false, err
 }
