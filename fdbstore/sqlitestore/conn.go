@@ -17,7 +17,7 @@ type conn struct {
 
 	begin, beginRead, commit, rollbackStmt *sql.Stmt
 	savepoint, release, rollbackTo         *sql.Stmt // group commit (group.go)
-	get, set, del, delRange                *sql.Stmt
+	get, set, add, del, delRange           *sql.Stmt
 	fwd, fwdOpen, rev                      *sql.Stmt
 }
 
@@ -136,6 +136,7 @@ func (c *conn) prepare(ctx context.Context) error {
 		{&c.rollbackTo, "ROLLBACK TO member"},
 		{&c.get, "SELECT v FROM kv WHERE k = ?"},
 		{&c.set, "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"},
+		{&c.add, "INSERT INTO kv (k, v) VALUES (?1, " + addFunc + "(NULL, ?2)) ON CONFLICT (k) DO UPDATE SET v = " + addFunc + "(v, ?2)"},
 		{&c.del, "DELETE FROM kv WHERE k = ?"},
 		{&c.delRange, "DELETE FROM kv WHERE k >= ? AND k < ?"},
 		{&c.fwd, "SELECT k, v FROM kv WHERE k >= ? AND k < ? ORDER BY k LIMIT ?"},
@@ -161,7 +162,7 @@ func (c *conn) rollback() {
 
 func (c *conn) close() {
 	for _, st := range []*sql.Stmt{c.begin, c.beginRead, c.commit, c.rollbackStmt, c.savepoint, c.release,
-		c.rollbackTo, c.get, c.set, c.del, c.delRange, c.fwd, c.fwdOpen, c.rev} {
+		c.rollbackTo, c.get, c.set, c.add, c.del, c.delRange, c.fwd, c.fwdOpen, c.rev} {
 		if st != nil {
 			st.Close()
 		}

@@ -171,12 +171,7 @@ func (t *writeTx) Add(key []byte, delta int64) {
 	if t.err != nil || !t.limits.CheckKey(key, 8) {
 		return
 	}
-	cur, err := t.Get(key)
-	if err != nil {
-		t.fail(err)
-		return
-	}
-	_, err = t.c.set.ExecContext(t.ctx, key, fdbstore.AddLE(cur, delta))
+	_, err := t.c.add.ExecContext(t.ctx, key, delta)
 	t.fail(err)
 }
 

@@ -363,6 +363,15 @@ func testAtomicAdd(t *testing.T, s fdbstore.Store) {
 		if le(v) != -5 {
 			return fmt.Errorf("add then get in one transaction = %d", le(v))
 		}
+		// A shorter value is read as its little-endian bytes, zero-padded.
+		tx.Set(key("short"), []byte{1, 1})
+		tx.Add(key("short"), 2)
+		if v, err = tx.Get(key("short")); err != nil {
+			return err
+		}
+		if len(v) != 8 || le(v) != 0x103 {
+			return fmt.Errorf("add 2 to the 2-byte value 0x0101 = %x, want 8 bytes 0x103", v)
+		}
 		return nil
 	})
 	if err != nil {
