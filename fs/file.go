@@ -226,22 +226,21 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		d.after = 1
 		return &fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: d.n.ino, Off: 1}, 0
 	case 1:
-		d.after = 2
-		a, err := d.n.root.m.GetAttr(ctx, d.n.ino)
-		if err != nil {
-			return nil, d.n.root.errno("readdir", err)
+		// ".." is the directory's parent, read with the first page.
+		a, e := d.fill(ctx)
+		if e != 0 {
+			return nil, e
 		}
+		d.after = 2
 		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: a.Parent, Off: 2}, 0
 	}
 	if len(d.buf) == 0 {
 		if d.done {
 			return nil, 0
 		}
-		ents, err := d.n.root.m.ReadDirPlus(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
-		if err != nil {
-			return nil, d.n.root.errno("readdir", err)
+		if _, e := d.fill(ctx); e != 0 {
+			return nil, e
 		}
-		d.buf, d.done = ents, len(ents) < readdirPage
 		if len(d.buf) == 0 {
 			return nil, 0
 		}
@@ -250,6 +249,17 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	d.buf = d.buf[1:]
 	d.after, d.last = e.Cookie, e
 	return &fuse.DirEntry{Name: e.Name, Mode: e.Mode, Ino: e.Ino, Off: e.Cookie}, 0
+}
+
+// fill reads the page of entries after d.after (after "..", the first)
+// and returns the directory's inode as that page's snapshot shows it.
+func (d *dirHandle) fill(ctx context.Context) (*meta.Attr, syscall.Errno) {
+	a, ents, err := d.n.root.m.ReadDirPlus(ctx, d.n.ino, max(d.after, firstCookie-1), readdirPage)
+	if err != nil {
+		return nil, d.n.root.errno("readdir", err)
+	}
+	d.buf, d.done = ents, len(ents) < readdirPage
+	return a, 0
 }
 
 // Lookup answers READDIRPLUS's lookup of the name Readdirent returned last

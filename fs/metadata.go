@@ -22,7 +22,7 @@ type Namespace interface {
 	Rmdir(ctx context.Context, dir uint64, name string) error
 	Rename(ctx context.Context, dir uint64, name string, newDir uint64, newName string, flags uint32) error
 	ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]meta.DirEntry, error)
-	ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) ([]meta.DirEntry, error)
+	ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) (*meta.Attr, []meta.DirEntry, error)
 }
 
 // Attributes reads and changes inode attributes and the filesystem's

@@ -428,21 +428,26 @@ func (f *FS) Rmdir(ctx context.Context, dir uint64, name string) error {
 // in cookie order. Cookies only grow, so a listing resumed from any cookie
 // never repeats an entry and never skips one that existed throughout.
 func (f *FS) ReadDir(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
-	return f.readDir(ctx, dir, after, limit, false)
+	_, ents, err := f.readDir(ctx, dir, after, limit, false)
+	return ents, err
 }
 
 // ReadDirPlus is ReadDir with each entry's inode read in the same
 // transaction: a listing answers READDIRPLUS from one snapshot instead of
-// the kernel's lookup of every name, each a transaction of its own.
-func (f *FS) ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) ([]DirEntry, error) {
+// the kernel's lookup of every name, each a transaction of its own. It
+// also returns the directory's own inode from that snapshot, which names
+// "..": a listing that read it apart cost a transaction more.
+func (f *FS) ReadDirPlus(ctx context.Context, dir uint64, after uint64, limit int) (*Attr, []DirEntry, error) {
 	return f.readDir(ctx, dir, after, limit, true)
 }
 
-func (f *FS) readDir(ctx context.Context, dir uint64, after uint64, limit int, plus bool) ([]DirEntry, error) {
+func (f *FS) readDir(ctx context.Context, dir uint64, after uint64, limit int, plus bool) (*Attr, []DirEntry, error) {
 	var out []DirEntry
+	var d *Attr
 	err := f.readTransact(ctx, func(tx fdbstore.ReadTx) error {
 		out = out[:0]
-		if _, err := f.dirTx(tx, dir); err != nil {
+		var err error
+		if d, err = f.dirTx(tx, dir); err != nil {
 			return err
 		}
 		b, e := f.k.dcookieFrom(dir, after+1)
@@ -478,5 +483,8 @@ func (f *FS) readDir(ctx context.Context, dir uint64, after uint64, limit int, p
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, out, nil
 }
