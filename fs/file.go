@@ -57,8 +57,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		return nil, 0, e
 	}
 	// Close-to-open: what another client closed before this open must show,
-	// in this client's layouts and in the kernel's caches (cache.go).
+	// in this client's layouts and in the kernel's caches (cache.go), and
+	// a capability another client set (Getxattr).
 	n.root.data.Invalidate(n.ino)
+	n.noCapUntil.Store(0)
 	if a != nil && body != nil {
 		n.root.data.SeedInline(n.ino, a, body)
 	}
