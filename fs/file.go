@@ -60,7 +60,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	// in this client's layouts and in the kernel's caches (cache.go), and
 	// a capability another client set (Getxattr).
 	n.root.data.Invalidate(n.ino)
-	n.noCapUntil.Store(0)
+	n.forgetCap()
 	if a != nil && body != nil {
 		n.root.data.SeedInline(n.ino, a, body)
 	}

@@ -31,8 +31,10 @@ type node struct {
 	lockUsed atomic.Bool
 	// noCapUntil (Unix ns) is how long this client may answer that the
 	// file has no security.capability without asking the store (see
-	// Getxattr); 0 when it must ask.
+	// Getxattr); 0 when it must ask. capGen counts forgetCap calls, so a
+	// read that raced one does not keep what it read.
 	noCapUntil atomic.Int64
+	capGen     atomic.Uint64
 }
 
 var (
@@ -281,6 +283,14 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 // capabilityXattr holds a file's capabilities; a write drops it.
 const capabilityXattr = "security.capability"
 
+// forgetCap makes the next capability check ask the store. It runs after
+// the change it follows has committed (a getxattr that read before the
+// commit sees the generation move and keeps nothing).
+func (n *node) forgetCap() {
+	n.capGen.Add(1)
+	n.noCapUntil.Store(0)
+}
+
 // xattrNameErrno refuses the names Linux's local filesystems refuse: one
 // outside the user, trusted and security namespaces is EOPNOTSUPP, a
 // namespace with no name after it EINVAL. system.* holds POSIX ACLs
@@ -317,9 +327,13 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if capability && time.Now().UnixNano() < n.noCapUntil.Load() {
 		return 0, syscall.ENODATA
 	}
+	gen := n.capGen.Load()
 	v, err := n.root.m.GetXattr(ctx, n.ino, attr)
 	if capability && errors.Is(err, syscall.ENODATA) && n.root.opts.AttrTimeout > 0 {
 		n.noCapUntil.Store(time.Now().Add(n.root.opts.AttrTimeout).UnixNano())
+		if n.capGen.Load() != gen {
+			n.noCapUntil.Store(0) // a forgetCap came meanwhile: what we read may be older
+		}
 	}
 	if err != nil {
 		return 0, n.root.errno("getxattr", err)
@@ -338,7 +352,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	n.noCapUntil.Store(0)
+	defer n.forgetCap()
 	return n.root.errno("setxattr", n.root.m.SetXattr(ctx, n.ino, attr, data, flags))
 }
 
@@ -350,7 +364,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	n.noCapUntil.Store(0)
+	defer n.forgetCap()
 	return n.root.errno("removexattr", n.root.m.RemoveXattr(ctx, n.ino, attr))
 }
 
