@@ -57,6 +57,25 @@ func TestCloseToOpen(t *testing.T) {
 			return fill('a', 100), truncateOpen(p, 100)
 		},
 	}, {
+		// Files past inline_max are block objects in the filesystem's
+		// directory site, which the reader keeps open (directio.Files):
+		// an overwrite adds an object, a rewrite deletes the old ones.
+		name:    "overwrite-sliced",
+		prepare: func(p string) error { return os.WriteFile(p, fill('a', 1<<20), 0o644) },
+		cache:   readOnB,
+		change: func(p string) ([]byte, error) {
+			want := fill('a', 1<<20)
+			copy(want[256<<10:], fill('c', 64<<10))
+			return want, overwriteAt(p, fill('c', 64<<10), 256<<10)
+		},
+	}, {
+		name:    "rewrite-sliced",
+		prepare: func(p string) error { return os.WriteFile(p, fill('a', 1<<20), 0o644) },
+		cache:   readOnB,
+		change: func(p string) ([]byte, error) {
+			return fill('e', 1<<20+5), os.WriteFile(p, fill('e', 1<<20+5), 0o644)
+		},
+	}, {
 		name:    "create-after-negative-lookup",
 		prepare: func(string) error { return nil },
 		cache: func(p string) error {
