@@ -2,8 +2,10 @@ package directio
 
 import (
 	"container/list"
+	"errors"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -180,10 +182,15 @@ func (of *openFile) readAt(dst []byte, off int64) (int, error) {
 	done := 0
 	if n > 0 && off%align == 0 && aligned(dst) {
 		got, err := readAll(of.f, dst[:n], off)
-		if err != nil || got < n || n == len(dst) {
+		switch {
+		case errors.Is(err, syscall.EINVAL):
+			// The filesystem took O_DIRECT at open but not this read (a
+			// block size above 4 KiB): all of it goes the other way.
+		case err != nil || got < n || n == len(dst):
 			return got, err
+		default:
+			done = got
 		}
-		done = got
 	}
 	f, err := os.Open(of.path)
 	if err != nil {
