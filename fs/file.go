@@ -47,7 +47,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if flags&syscall.O_ACCMODE == syscall.O_RDONLY {
 		inlineMax = s3tier.InlineReadMax
 	}
-	a, body, e := n.root.openInode(ctx, n.ino, false, inlineMax)
+	a, body, e := n.root.openInode(ctx, n.ino, false, inlineMax > 0 && n.deferrable(flags), inlineMax)
 	if e == syscall.ESTALE {
 		n.root.noteRetry(n) // the kernel looks the name up and retries (reopen.go)
 	} else {
@@ -55,6 +55,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	}
 	if e != 0 {
 		return nil, 0, e
+	}
+	if a != nil {
+		n.noteAttr(a)
 	}
 	// Close-to-open: what another client closed before this open must show,
 	// in this client's layouts and in the kernel's caches (cache.go), and
@@ -73,6 +76,13 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 		ctx = routing.WithPath(ctx, h.path)
 	}
 	got, err := n.root.data.ReadInto(ctx, n.ino, off, dest)
+	if err != nil && gone(err) {
+		// Removed elsewhere before this open's deferred registration
+		// (deferopen.go): what the open read is the file.
+		if snap := n.root.snapshotOf(n.ino); snap != nil {
+			got, err = copy(dest, snap.body[min(off, int64(len(snap.body))):]), nil
+		}
+	}
 	if err != nil {
 		return nil, n.root.errno("read", err)
 	}

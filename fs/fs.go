@@ -47,6 +47,8 @@ type Root struct {
 	// be dropped (RunCloser); closeKick wakes it early.
 	pendMu    sync.Mutex
 	pending   map[uint64]struct{}
+	pendOpens map[uint64]struct{} // deferred registrations (deferopen.go)
+	deferred  deferStats
 	closeKick chan struct{}
 	atimes    atimes // access times still to land (atime.go); RunCloser writes them
 	// posixLocked are inodes on which a process of this client took a
@@ -67,7 +69,7 @@ func NewRoot(m Metadata, opts Options) *Root {
 		panic("fs.NewRoot: Options.Data and Options.Locks are required")
 	}
 	r := &Root{m: m, locks: opts.Locks, data: opts.Data, opts: opts, log: opts.Logger, open: map[uint64]*openState{},
-		posixLocked: map[uint64]bool{}, pending: map[uint64]struct{}{}, closeKick: make(chan struct{}, 1)}
+		posixLocked: map[uint64]bool{}, pending: map[uint64]struct{}{}, pendOpens: map[uint64]struct{}{}, closeKick: make(chan struct{}, 1)}
 	r.node.root = r
 	r.node.ino = meta.RootIno
 	return r
@@ -99,6 +101,12 @@ type openState struct {
 	// counts as one of handles (see reopen.go). pinGen numbers pins.
 	pinned bool   // guarded by mu
 	pinGen uint64 // guarded by mu
+	// deferred: read-only opens counted in handles wait for their
+	// registration, and snap is what they read (deferopen.go); unsure: a
+	// registration failed, so the store may hold a record to drop.
+	deferred bool      // guarded by mu
+	unsure   bool      // guarded by mu
+	snap     *snapshot // guarded by mu
 }
 
 // acquire returns ino's state with its mutex held.
@@ -122,7 +130,7 @@ func (r *Root) release(ino uint64, st *openState) {
 	st.mu.Unlock()
 	r.mu.Lock()
 	st.users--
-	if st.users == 0 && st.handles == 0 && !st.registered {
+	if st.users == 0 && st.handles == 0 && !st.registered && !st.unsure {
 		delete(r.open, ino)
 	}
 	r.mu.Unlock()
@@ -136,7 +144,7 @@ func (r *Root) release(ino uint64, st *openState) {
 // here, or an earlier open's, see RunCloser) a read checks the inode as
 // meta.FS.Open would: every open reads the inode, which close-to-open
 // needs (cache.go).
-func (r *Root) openInode(ctx context.Context, ino uint64, created bool, inlineMax int) (*meta.Attr, []byte, syscall.Errno) {
+func (r *Root) openInode(ctx context.Context, ino uint64, created, deferrable bool, inlineMax int) (*meta.Attr, []byte, syscall.Errno) {
 	st := r.acquire(ino)
 	defer r.release(ino, st)
 	var a *meta.Attr
@@ -151,6 +159,8 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool, inlineMa
 			return nil, nil, r.errno("open", err)
 		}
 		return a, nil, 0
+	case !st.registered && deferrable:
+		a, body, err = r.openDeferred(ctx, st, ino, inlineMax)
 	case !st.registered:
 		a, body, err = r.m.OpenInline(ctx, ino, inlineMax)
 		st.registered = err == nil
@@ -159,6 +169,10 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created bool, inlineMa
 	}
 	if err != nil {
 		return nil, nil, r.errno("open", err)
+	}
+	if st.registered {
+		r.undefer(st, &r.deferred.registered)
+		st.snap = nil
 	}
 	st.handles++
 	return a, body, 0
@@ -184,17 +198,29 @@ func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall
 			return true, e
 		}
 	}
+	// Opens whose registration was deferred and never made leave nothing
+	// to drop.
+	r.undefer(st, &r.deferred.closed)
+	st.snap = nil
+	if !st.registered && !st.unsure {
+		return true, 0
+	}
 	r.pendMu.Lock()
 	r.pending[ino] = struct{}{}
 	kick := len(r.pending) >= closeBatch
 	r.pendMu.Unlock()
 	if kick {
-		select {
-		case r.closeKick <- struct{}{}:
-		default:
-		}
+		r.kickCloser()
 	}
 	return true, 0
+}
+
+// kickCloser wakes RunCloser before its next round.
+func (r *Root) kickCloser() {
+	select {
+	case r.closeKick <- struct{}{}:
+	default:
+	}
 }
 
 // Batching of registrations dropped after the last close.
@@ -203,10 +229,11 @@ const (
 	closeDelay = 200 * time.Millisecond
 )
 
-// RunCloser drops, every closeDelay (or at once when closeBatch have
-// gathered), the store registrations of inodes this client no longer has
-// open, in one transaction per batch; an inode that lost its last link
-// meanwhile is removed then. It returns when ctx is done, after a last
+// RunCloser registers, every closeDelay (or at once when closeBatch have
+// gathered), the deferred opens still held (deferopen.go), and drops the
+// store registrations of inodes this client no longer has open, in one
+// transaction per batch; an inode that lost its last link meanwhile is
+// removed then. It returns when ctx is done, after a last
 // round.
 func (r *Root) RunCloser(ctx context.Context) {
 	t := time.NewTicker(closeDelay)
@@ -223,10 +250,12 @@ func (r *Root) RunCloser(ctx context.Context) {
 	}
 }
 
-// FlushCloses writes the waiting access times and drops the registrations
-// of every inode closed since the last round. The inodes' mutexes are held across the transaction, so an open
-// racing with it waits and then registers afresh.
+// FlushCloses registers the deferred opens still held, writes the waiting
+// access times and drops the registrations of every inode closed since
+// the last round. The inodes' mutexes are held across each transaction, so
+// an open racing with it waits and then registers afresh.
 func (r *Root) FlushCloses(ctx context.Context) {
+	r.flushOpens(ctx)
 	r.flushAtimes(ctx) // first: an inode a close removes takes its atime along
 	r.pendMu.Lock()
 	batch := r.pending
@@ -239,7 +268,7 @@ func (r *Root) FlushCloses(ctx context.Context) {
 	var held []*openState
 	for ino := range batch {
 		st := r.acquire(ino)
-		if st.handles == 0 && st.registered {
+		if st.handles == 0 && (st.registered || st.unsure) {
 			inos = append(inos, ino)
 			held = append(held, st)
 			continue
@@ -249,7 +278,7 @@ func (r *Root) FlushCloses(ctx context.Context) {
 	closed, err := r.m.CloseMany(ctx, inos)
 	for i, st := range held {
 		if i < closed {
-			st.registered = false
+			st.registered, st.unsure = false, false
 		}
 		r.release(inos[i], st)
 	}

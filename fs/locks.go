@@ -95,6 +95,9 @@ func (n *node) Setlk(ctx context.Context, f gofs.FileHandle, owner uint64, lk *f
 		return e
 	}
 	flockOwnedByHandle(f, &req)
+	if e := n.settleForLock(ctx, req); e != 0 {
+		return e
+	}
 	n.noteLock(f, req)
 	// Writes made under a lock reach the store before anyone else can
 	// take it: flush before every change of lock state.
@@ -127,6 +130,9 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 		return e
 	}
 	flockOwnedByHandle(f, &req)
+	if e := n.settleForLock(detach(ctx), req); e != 0 {
+		return e
+	}
 	n.noteLock(f, req)
 	if e := n.root.errno("setlkw", n.root.data.Flush(detach(ctx), n.ino)); e != 0 {
 		return e
@@ -140,6 +146,15 @@ func (n *node) Setlkw(ctx context.Context, f gofs.FileHandle, owner uint64, lk *
 	}
 	n.granted(req)
 	return 0
+}
+
+// settleForLock registers the file's deferred opens here before a lock on
+// it: a locked file is shared state, which its opens must keep.
+func (n *node) settleForLock(ctx context.Context, req locks.Lock) syscall.Errno {
+	if req.Kind == locks.Unlock {
+		return 0
+	}
+	return n.root.errno("lock", n.root.settle(ctx, n.ino))
 }
 
 // noteLock remembers what close must release: the flock owner of an open

@@ -41,6 +41,7 @@ type Opens interface {
 	OpenInline(ctx context.Context, ino uint64, max int) (*meta.Attr, []byte, error)
 	OpenByName(ctx context.Context, dir uint64, name string, want uint64) (*meta.Attr, bool, error)
 	CheckOpenInline(ctx context.Context, ino uint64, max int) (*meta.Attr, []byte, error)
+	RegisterOpens(ctx context.Context, inos []uint64) (gone []uint64, err error)
 	CloseMany(ctx context.Context, inos []uint64) (closed int, err error)
 }
 

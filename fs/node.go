@@ -35,6 +35,10 @@ type node struct {
 	// read that raced one does not keep what it read.
 	noCapUntil atomic.Int64
 	capGen     atomic.Uint64
+	// smallHint: the file was small and inline when this client last read
+	// its attributes, so a read-only open may defer its registration
+	// (deferopen.go).
+	smallHint atomic.Bool
 }
 
 var (
@@ -75,7 +79,11 @@ func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gof
 	n.root.fillAttr(a, &out.Attr)
 	c := &node{root: n.root, ino: a.Ino}
 	c.cache.version = versionOf(a)
-	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
+	in := n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
+	if cn, ok := in.Operations().(*node); ok {
+		cn.noteAttr(a)
+	}
+	return in
 }
 
 // hint returns the inode name probably leads to: the child the kernel
@@ -113,9 +121,19 @@ func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut
 		get = n.root.m.DirAttr
 	}
 	a, err := get(ctx, n.ino)
+	if err != nil && gone(err) {
+		// Removed elsewhere before a deferred registration of this
+		// client's open (deferopen.go): an unlinked open file.
+		if snap := n.root.snapshotOf(n.ino); snap != nil {
+			c := *snap.attr
+			c.Nlink = 0
+			a, err = &c, nil
+		}
+	}
 	if err != nil {
 		return n.root.errno("getattr", err)
 	}
+	n.noteAttr(a)
 	n.root.fillAttr(a, &out.Attr)
 	return 0
 }
@@ -193,7 +211,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	if _, _, e := n.root.openInode(ctx, out.Ino, true, 0); e != 0 {
+	if _, _, e := n.root.openInode(ctx, out.Ino, true, false, 0); e != 0 {
 		return nil, nil, 0, e
 	}
 	return in, &handle{ino: out.Ino, id: n.root.handles.Add(1), path: path.Join(n.Path(nil), name)}, 0, 0
@@ -231,6 +249,10 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
+	// An open here whose registration waits must count before the name goes.
+	if e := n.root.errno("unlink", n.root.settle(ctx, n.hint(name))); e != 0 {
+		return e
+	}
 	return n.root.errno("unlink", n.root.m.Unlink(ctx, n.ino, name))
 }
 
@@ -246,6 +268,12 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	ctx = detach(ctx)
 	if e := n.root.writable(); e != 0 {
 		return e
+	}
+	// So must one of a file the rename replaces.
+	if np, ok := newParent.(*node); ok {
+		if e := n.root.errno("rename", n.root.settle(ctx, np.hint(newName))); e != 0 {
+			return e
+		}
 	}
 	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags))
 }

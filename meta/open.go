@@ -58,6 +58,43 @@ func (f *FS) OpenInline(ctx context.Context, ino uint64, max int) (*Attr, []byte
 	return a, body, err
 }
 
+// registerCost is what one registration may spend of a transaction: the
+// read of the inode and its two open records.
+const registerCost = 3
+
+// RegisterOpens records this client as an opener of each of inos, as Open
+// does, in as few transactions as the store takes: for opens that read
+// their inode already (CheckOpenInline) and were registered later, in a
+// batch. An inode that is gone by then (its last name removed by another
+// client, with nobody holding it open) cannot be registered; it is
+// returned in gone. Registering is idempotent: after an error, calling
+// again with the same inodes is safe whatever the failed call committed.
+func (f *FS) RegisterOpens(ctx context.Context, inos []uint64) (gone []uint64, err error) {
+	err = inPages(inos, f.page(len(inos), registerCost), func(part []uint64) error {
+		var missing []uint64
+		err := f.transact(ctx, func(tx fdbstore.Tx) error {
+			missing = missing[:0]
+			for _, ino := range part {
+				_, err := f.getAttr(tx, ino)
+				if errors.Is(err, syscall.ENOENT) {
+					missing = append(missing, ino)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				f.markOpen(tx, ino)
+			}
+			return nil
+		})
+		if err == nil {
+			gone = append(gone, missing...)
+		}
+		return err
+	})
+	return gone, err
+}
+
 // inlineBody returns the body of a when it is all inline and at most max
 // bytes, or nil.
 func (f *FS) inlineBody(tx fdbstore.ReadTx, a *Attr, max int) ([]byte, error) {

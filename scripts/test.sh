@@ -16,5 +16,5 @@ go test -count=1 -race -timeout 10m -skip 'TestConformanceOneMember' ./fdbstore/
 # consistency tests through real mounts, run again on such a cluster.
 HAFS_TEST_STORE=etcd go test -count=1 -timeout 15m ./meta/ ./locks/
 HAFS_TEST_STORE=etcd go test -count=1 -timeout 15m -run \
-	'TestTwoMounts|TestUnlinkWhileOpenOnAnotherMount|TestConsistency|TestCloseToOpen|TestListingCloseToOpen|TestRenameReplaceLoop|TestFcntlLocksAcrossMounts|TestFlockAcrossMounts|TestBlockingLockWakes|TestFlockCommandCounter|TestKilledClientLocksFreed|TestEvictLiveClient|TestThreeMountsLockHandoff|TestEvictionRacesWrites|TestLockWaitInterruptAndDeadlock|TestUnknownCommitOutcomes' \
+	'TestTwoMounts|TestUnlinkWhileOpenOnAnotherMount|TestDeferredOpenOnAnotherMount|TestConsistency|TestCloseToOpen|TestListingCloseToOpen|TestRenameReplaceLoop|TestFcntlLocksAcrossMounts|TestFlockAcrossMounts|TestBlockingLockWakes|TestFlockCommandCounter|TestKilledClientLocksFreed|TestEvictLiveClient|TestThreeMountsLockHandoff|TestEvictionRacesWrites|TestLockWaitInterruptAndDeadlock|TestUnknownCommitOutcomes' \
 	./test/e2e/

@@ -192,6 +192,11 @@ func serve(c *cli.Context, mt mounting) error {
 		_ = m.EndSession(context.Background())
 		return err
 	}
+	root := hfs.NewRoot(m, hfs.Options{
+		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
+		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
+	})
+	collectors = append(collectors, root)
 	var mounted atomic.Bool
 	health := healthCheck(m, data)
 	metricsAddr, stopMetrics, err := cliutil.ServeMetricsOn(mt.metrics, health, mounted.Load, log, collectors...)
@@ -200,10 +205,6 @@ func serve(c *cli.Context, mt mounting) error {
 		return err
 	}
 	defer stopMetrics()
-	root := hfs.NewRoot(m, hfs.Options{
-		EntryTimeout: set.entryTTL, AttrTimeout: set.attrTTL, NegativeTimeout: set.negTTL,
-		ReadOnly: set.readOnly, Logger: log, Locks: cliutil.Locks(m), Data: data,
-	})
 	go root.RunCloser(sessCtx)
 	opts := fuseOptions(root, set)
 	stopProfile, err := startProfile(c.String("cpuprofile"))

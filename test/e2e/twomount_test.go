@@ -125,3 +125,58 @@ func TestUnlinkWhileOpenOnAnotherMount(t *testing.T) {
 	})
 	must(t, unix.Close(fd))
 }
+
+// TestDeferredOpenOnAnotherMount: a read-only open of a small file
+// registers itself in a batch (fs/deferopen.go), not in its own write.
+// Once registered, the file survives another client's unlink as any open
+// file does: fchmod through the descriptor still reaches it. Opened and
+// unlinked at once, before its registration, it still reads and stats
+// as an unlinked open file, from the body the open read.
+func TestDeferredOpenOnAnotherMount(t *testing.T) {
+	requireRoot(t)
+	fs := NewFS(t, FSOptions{})
+	ma, mb := fs.Mount(t), fs.Mount(t)
+	a, b := ma.Dir, mb.Dir
+	// Written through b: a has no registration of it to reuse.
+	writeFile(t, filepath.Join(b, "f"), "small body")
+
+	fd := openFD(t, filepath.Join(a, "f"), unix.O_RDONLY, 0)
+	eventually(t, visibleWithin, func() error {
+		if n := metric(t, ma, `hafs_deferred_opens_total{outcome="registered"}`); n < 1 {
+			return fmt.Errorf("%v opens registered, want the one held", n)
+		}
+		return nil
+	})
+	must(t, os.Remove(filepath.Join(b, "f")))
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		t.Fatalf("fchmod of a registered open file after an unlink elsewhere: %v", err)
+	}
+	if st := fstat(t, fd); st.Nlink != 0 || st.Mode&0o777 != 0o600 || st.Size != int64(len("small body")) {
+		t.Errorf("fstat: nlink %d mode %#o size %d, want 0, 0600, %d", st.Nlink, st.Mode&0o777, st.Size, len("small body"))
+	}
+	if got := pread(t, fd, 64, 0); string(got) != "small body" {
+		t.Errorf("read: %q", got)
+	}
+	must(t, unix.Close(fd))
+
+	// Open and unlink at once, many times: some unlinks come before the
+	// registration, some after; each way the descriptor reads the file.
+	for i := range 20 {
+		name := fmt.Sprintf("g%02d", i)
+		want := fmt.Sprintf("body %d", i)
+		writeFile(t, filepath.Join(b, name), want)
+		fd := openFD(t, filepath.Join(a, name), unix.O_RDONLY, 0)
+		must(t, os.Remove(filepath.Join(b, name)))
+		if got := pread(t, fd, 64, 0); string(got) != want {
+			t.Errorf("%s: read %q after the unlink, want %q", name, got, want)
+		}
+		if st := fstat(t, fd); st.Nlink != 0 && st.Nlink != 1 {
+			t.Errorf("%s: fstat nlink %d", name, st.Nlink)
+		}
+		must(t, unix.Close(fd))
+	}
+	t.Logf("deferred opens: %v registered, %v lost to the unlink first, %v closed first",
+		metric(t, ma, `hafs_deferred_opens_total{outcome="registered"}`),
+		metric(t, ma, `hafs_deferred_opens_total{outcome="lost"}`),
+		metric(t, ma, `hafs_deferred_opens_total{outcome="closed"}`))
+}
