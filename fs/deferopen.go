@@ -163,8 +163,31 @@ func (r *Root) undefer(st *openState, outcome *atomic.Int64) {
 	}
 }
 
+// removing runs op, an unlink or rename here that may remove the last
+// name of ino (the inode the kernel has under that name, or 0), once the
+// deferred opens of ino here are registered, holding ino's open state so
+// that no open here defers across it (one that waits finds the inode
+// unlinked, ESTALE, and the kernel looks the name up again). The rest of
+// the queue goes first too: the name may lead elsewhere by now.
+func (r *Root) removing(ctx context.Context, ino uint64, op func() error) error {
+	if r.deferred.waiting.Load() > 0 {
+		r.flushOpens(ctx)
+	}
+	if ino == 0 {
+		return op()
+	}
+	st := r.acquire(ino)
+	defer r.release(ino, st)
+	if st.deferred && !st.registered && st.handles > 0 {
+		if err := r.registerHeld(ctx, []uint64{ino}, []*openState{st}); err != nil {
+			return err
+		}
+	}
+	return op()
+}
+
 // settle registers ino's deferred opens at once, if it has any: before
-// this client removes a name of it or locks it.
+// this client locks it.
 func (r *Root) settle(ctx context.Context, ino uint64) error {
 	if ino == 0 {
 		return nil

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/hafs/hafs/fdbstore"
 	"github.com/hafs/hafs/meta"
 )
 
@@ -168,6 +170,11 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created, deferrable bo
 		a, body, err = r.m.CheckOpenInline(ctx, ino, inlineMax)
 	}
 	if err != nil {
+		if errors.Is(err, fdbstore.ErrMaybeCommitted) && !st.registered {
+			// The registration may stand: the closer drops it.
+			st.unsure = true
+			r.queueClose(ino)
+		}
 		return nil, nil, r.errno("open", err)
 	}
 	if st.registered {
@@ -193,18 +200,24 @@ func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall
 	if st.handles > 0 {
 		return false, 0
 	}
+	// Opens whose registration was deferred and never made leave nothing
+	// to drop.
+	r.undefer(st, &r.deferred.closed)
+	st.snap = nil
+	if st.registered || st.unsure {
+		r.queueClose(ino)
+	}
 	if onLast != nil {
 		if e := onLast(); e != 0 {
 			return true, e
 		}
 	}
-	// Opens whose registration was deferred and never made leave nothing
-	// to drop.
-	r.undefer(st, &r.deferred.closed)
-	st.snap = nil
-	if !st.registered && !st.unsure {
-		return true, 0
-	}
+	return true, 0
+}
+
+// queueClose has RunCloser drop ino's registration, unless an open takes
+// it over first.
+func (r *Root) queueClose(ino uint64) {
 	r.pendMu.Lock()
 	r.pending[ino] = struct{}{}
 	kick := len(r.pending) >= closeBatch
@@ -212,7 +225,6 @@ func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall
 	if kick {
 		r.kickCloser()
 	}
-	return true, 0
 }
 
 // kickCloser wakes RunCloser before its next round.

@@ -11,6 +11,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/hafs/hafs/meta"
 )
@@ -249,11 +250,9 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	// An open here whose registration waits must count before the name goes.
-	if e := n.root.errno("unlink", n.root.settle(ctx, n.hint(name))); e != 0 {
-		return e
-	}
-	return n.root.errno("unlink", n.root.m.Unlink(ctx, n.ino, name))
+	return n.root.errno("unlink", n.root.removing(ctx, n.hint(name), func() error {
+		return n.root.m.Unlink(ctx, n.ino, name)
+	}))
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -269,13 +268,13 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if e := n.root.writable(); e != 0 {
 		return e
 	}
-	// So must one of a file the rename replaces.
-	if np, ok := newParent.(*node); ok {
-		if e := n.root.errno("rename", n.root.settle(ctx, np.hint(newName))); e != 0 {
-			return e
-		}
+	var replaced uint64 // the file the rename may remove
+	if np, ok := newParent.(*node); ok && flags&unix.RENAME_EXCHANGE == 0 {
+		replaced = np.hint(newName)
 	}
-	return n.root.errno("rename", n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags))
+	return n.root.errno("rename", n.root.removing(ctx, replaced, func() error {
+		return n.root.m.Rename(ctx, n.ino, name, inoOf(newParent), newName, flags)
+	}))
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {

@@ -149,6 +149,8 @@ func (r *Root) pinLookup(ctx context.Context, dir uint64, name string) (*meta.At
 // Called with st's mutex held.
 func (r *Root) pin(ino uint64, st *openState) {
 	st.registered = true
+	r.undefer(st, &r.deferred.registered)
+	st.snap = nil
 	if !st.pinned {
 		st.pinned = true
 		st.handles++
