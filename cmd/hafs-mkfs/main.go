@@ -20,7 +20,7 @@ import (
 const (
 	defaultChunk  = 64 << 20
 	defaultBlock  = 4 << 20
-	defaultPage   = 64 << 10
+	defaultPage   = 32 << 10
 	defaultInline = 64 << 10
 )
 
