@@ -75,13 +75,7 @@ func (r *Root) openDeferred(ctx context.Context, st *openState, ino uint64, inli
 	if !st.deferred {
 		st.deferred = true
 		r.deferred.waiting.Add(1)
-		r.pendMu.Lock()
-		r.pendOpens[ino] = struct{}{}
-		kick := len(r.pendOpens) >= closeBatch
-		r.pendMu.Unlock()
-		if kick {
-			r.kickCloser()
-		}
+		r.enqueue(func() map[uint64]struct{} { return r.pendOpens }, ino)
 	}
 	return a, body, nil
 }
@@ -178,44 +172,51 @@ func (r *Root) removing(ctx context.Context, ino uint64, op func() error) error 
 	}
 	st := r.acquire(ino)
 	defer r.release(ino, st)
-	if st.deferred && !st.registered && st.handles > 0 {
-		if err := r.registerHeld(ctx, []uint64{ino}, []*openState{st}); err != nil {
-			return err
-		}
+	if err := r.registerNow(ctx, ino, st); err != nil {
+		return err
 	}
 	return op()
 }
 
-// settle registers ino's deferred opens at once, if it has any: before
-// this client locks it.
-func (r *Root) settle(ctx context.Context, ino uint64) error {
-	if ino == 0 {
-		return nil
-	}
-	r.mu.Lock()
-	_, ok := r.open[ino]
-	r.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	st := r.acquire(ino)
-	defer r.release(ino, st)
+// registerNow registers st's deferred opens, if it has any. Called with
+// st's mutex held.
+func (r *Root) registerNow(ctx context.Context, ino uint64, st *openState) error {
 	if !st.deferred || st.registered || st.handles == 0 {
 		return nil
 	}
 	return r.registerHeld(ctx, []uint64{ino}, []*openState{st})
 }
 
-// snapshotOf returns what a deferred open of ino read, while the inode
-// may be gone without this client's registration to keep it, or nil.
-func (r *Root) snapshotOf(ino uint64) *snapshot {
+// acquireKnown is acquire for an inode this client may hold no state of:
+// nil then, and none is made.
+func (r *Root) acquireKnown(ino uint64) *openState {
 	r.mu.Lock()
 	_, ok := r.open[ino]
 	r.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	st := r.acquire(ino)
+	return r.acquire(ino)
+}
+
+// settle registers ino's deferred opens at once, if it has any: before
+// this client locks it.
+func (r *Root) settle(ctx context.Context, ino uint64) error {
+	st := r.acquireKnown(ino)
+	if st == nil {
+		return nil
+	}
+	defer r.release(ino, st)
+	return r.registerNow(ctx, ino, st)
+}
+
+// snapshotOf returns what a deferred open of ino read, while the inode
+// may be gone without this client's registration to keep it, or nil.
+func (r *Root) snapshotOf(ino uint64) *snapshot {
+	st := r.acquireKnown(ino)
+	if st == nil {
+		return nil
+	}
 	defer r.release(ino, st)
 	return st.snap
 }

@@ -218,9 +218,16 @@ func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall
 // queueClose has RunCloser drop ino's registration, unless an open takes
 // it over first.
 func (r *Root) queueClose(ino uint64) {
+	r.enqueue(func() map[uint64]struct{} { return r.pending }, ino)
+}
+
+// enqueue adds ino to the closer's queue set returns (read under pendMu:
+// the closer swaps the sets), waking the closer when the set is a batch.
+func (r *Root) enqueue(set func() map[uint64]struct{}, ino uint64) {
 	r.pendMu.Lock()
-	r.pending[ino] = struct{}{}
-	kick := len(r.pending) >= closeBatch
+	q := set()
+	q[ino] = struct{}{}
+	kick := len(q) >= closeBatch
 	r.pendMu.Unlock()
 	if kick {
 		r.kickCloser()
