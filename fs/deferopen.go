@@ -75,28 +75,16 @@ func (r *Root) openDeferred(ctx context.Context, st *openState, ino uint64, inli
 	if !st.deferred {
 		st.deferred = true
 		r.deferred.waiting.Add(1)
-		r.enqueue(func() map[uint64]struct{} { return r.pendOpens }, ino)
+		r.enqueue(&r.pendOpens, ino)
 	}
 	return a, body, nil
 }
 
 // flushOpens registers the deferred opens still held (RunCloser).
 func (r *Root) flushOpens(ctx context.Context) {
-	r.pendMu.Lock()
-	batch := r.pendOpens
-	r.pendOpens = map[uint64]struct{}{}
-	r.pendMu.Unlock()
-	var inos []uint64
-	var held []*openState
-	for ino := range batch {
-		st := r.acquire(ino)
-		if st.deferred && !st.registered && st.handles > 0 {
-			inos = append(inos, ino)
-			held = append(held, st)
-			continue
-		}
-		r.release(ino, st)
-	}
+	inos, held := r.holdQueued(&r.pendOpens, func(st *openState) bool {
+		return st.deferred && !st.registered && st.handles > 0
+	})
 	if len(inos) == 0 {
 		return
 	}
@@ -106,11 +94,7 @@ func (r *Root) flushOpens(ctx context.Context) {
 	}
 	if err != nil {
 		r.log.Warn("could not register open files; retrying", "inodes", len(inos), "err", err)
-		r.pendMu.Lock()
-		for _, ino := range inos {
-			r.pendOpens[ino] = struct{}{}
-		}
-		r.pendMu.Unlock()
+		r.requeue(&r.pendOpens, inos)
 	}
 }
 
@@ -141,10 +125,18 @@ func (r *Root) registerHeld(ctx context.Context, inos []uint64, held []*openStat
 			r.undefer(st, &r.deferred.lost)
 			continue
 		}
-		r.undefer(st, &r.deferred.registered)
-		st.registered, st.snap = true, nil
+		r.markRegistered(st)
 	}
 	return nil
+}
+
+// markRegistered records that the store holds st's registration: its
+// deferred opens, if any, are registered and need their snapshot no more.
+// Called with st's mutex held.
+func (r *Root) markRegistered(st *openState) {
+	st.registered = true
+	r.undefer(st, &r.deferred.registered)
+	st.snap = nil
 }
 
 // undefer ends st's deferred state, if it is in one, counting how in

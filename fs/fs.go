@@ -178,8 +178,7 @@ func (r *Root) openInode(ctx context.Context, ino uint64, created, deferrable bo
 		return nil, nil, r.errno("open", err)
 	}
 	if st.registered {
-		r.undefer(st, &r.deferred.registered)
-		st.snap = nil
+		r.markRegistered(st)
 	}
 	st.handles++
 	return a, body, 0
@@ -217,21 +216,48 @@ func (r *Root) closeInode(ctx context.Context, ino uint64, onLast func() syscall
 
 // queueClose has RunCloser drop ino's registration, unless an open takes
 // it over first.
-func (r *Root) queueClose(ino uint64) {
-	r.enqueue(func() map[uint64]struct{} { return r.pending }, ino)
-}
+func (r *Root) queueClose(ino uint64) { r.enqueue(&r.pending, ino) }
 
-// enqueue adds ino to the closer's queue set returns (read under pendMu:
-// the closer swaps the sets), waking the closer when the set is a batch.
-func (r *Root) enqueue(set func() map[uint64]struct{}, ino uint64) {
+// enqueue adds ino to the closer's queue *q (r.pending or r.pendOpens,
+// which the closer swaps under pendMu), waking the closer when the queue
+// makes a batch.
+func (r *Root) enqueue(q *map[uint64]struct{}, ino uint64) {
 	r.pendMu.Lock()
-	q := set()
-	q[ino] = struct{}{}
-	kick := len(q) >= closeBatch
+	(*q)[ino] = struct{}{}
+	kick := len(*q) >= closeBatch
 	r.pendMu.Unlock()
 	if kick {
 		r.kickCloser()
 	}
+}
+
+// requeue puts inos back on *q for the next round, without waking the
+// closer: a store that failed is not retried at once.
+func (r *Root) requeue(q *map[uint64]struct{}, inos []uint64) {
+	r.pendMu.Lock()
+	for _, ino := range inos {
+		(*q)[ino] = struct{}{}
+	}
+	r.pendMu.Unlock()
+}
+
+// holdQueued empties the closer's queue *q and returns its inodes that
+// are still due, with their states held; it releases the others.
+func (r *Root) holdQueued(q *map[uint64]struct{}, due func(*openState) bool) (inos []uint64, held []*openState) {
+	r.pendMu.Lock()
+	batch := *q
+	*q = map[uint64]struct{}{}
+	r.pendMu.Unlock()
+	for ino := range batch {
+		st := r.acquire(ino)
+		if due(st) {
+			inos = append(inos, ino)
+			held = append(held, st)
+			continue
+		}
+		r.release(ino, st)
+	}
+	return inos, held
 }
 
 // kickCloser wakes RunCloser before its next round.
@@ -276,23 +302,11 @@ func (r *Root) RunCloser(ctx context.Context) {
 func (r *Root) FlushCloses(ctx context.Context) {
 	r.flushOpens(ctx)
 	r.flushAtimes(ctx) // first: an inode a close removes takes its atime along
-	r.pendMu.Lock()
-	batch := r.pending
-	r.pending = map[uint64]struct{}{}
-	r.pendMu.Unlock()
-	if len(batch) == 0 {
+	inos, held := r.holdQueued(&r.pending, func(st *openState) bool {
+		return st.handles == 0 && (st.registered || st.unsure)
+	})
+	if len(inos) == 0 {
 		return
-	}
-	var inos []uint64
-	var held []*openState
-	for ino := range batch {
-		st := r.acquire(ino)
-		if st.handles == 0 && (st.registered || st.unsure) {
-			inos = append(inos, ino)
-			held = append(held, st)
-			continue
-		}
-		r.release(ino, st)
 	}
 	closed, err := r.m.CloseMany(ctx, inos)
 	for i, st := range held {
@@ -303,11 +317,7 @@ func (r *Root) FlushCloses(ctx context.Context) {
 	}
 	if err != nil {
 		r.log.Warn("could not drop open registrations; retrying", "inodes", len(inos)-closed, "err", err)
-		r.pendMu.Lock()
-		for _, ino := range inos[closed:] {
-			r.pending[ino] = struct{}{}
-		}
-		r.pendMu.Unlock()
+		r.requeue(&r.pending, inos[closed:])
 	}
 }
 

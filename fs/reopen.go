@@ -148,9 +148,7 @@ func (r *Root) pinLookup(ctx context.Context, dir uint64, name string) (*meta.At
 // keeps it, until an open takes it over (openInode) or pinTTL passes.
 // Called with st's mutex held.
 func (r *Root) pin(ino uint64, st *openState) {
-	st.registered = true
-	r.undefer(st, &r.deferred.registered)
-	st.snap = nil
+	r.markRegistered(st)
 	if !st.pinned {
 		st.pinned = true
 		st.handles++
