@@ -248,7 +248,11 @@ func (s *Store) attemptRead(ctx context.Context, fn func(fdbstore.ReadTx) error)
 }
 
 func (s *Store) readOn(ctx context.Context, c *conn, fn func(fdbstore.ReadTx) error) error {
-	if _, err := c.beginRead.ExecContext(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	// Never-ending context: see readTx.stmtCtx.
+	if _, err := c.beginRead.ExecContext(context.Background()); err != nil {
 		return describe(err)
 	}
 	defer c.rollback()

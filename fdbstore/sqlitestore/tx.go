@@ -19,9 +19,27 @@ type readTx struct {
 	c   *conn
 }
 
+// stmtCtx is the context a statement runs under, after checking that the
+// transaction's own is not done. It never ends: a context that can end
+// costs the driver a watcher goroutine per statement (modernc.org/sqlite
+// to interrupt it, database/sql to close its rows), several per
+// metadata operation, while every statement here is a point or a bounded
+// page that finishes on its own. The transaction's deadline is checked
+// before each statement, which is where an attempt stops.
+func (t *readTx) stmtCtx() (context.Context, error) {
+	if err := t.ctx.Err(); err != nil {
+		return nil, context.Cause(t.ctx)
+	}
+	return context.Background(), nil
+}
+
 func (t *readTx) Get(key []byte) ([]byte, error) {
+	ctx, err := t.stmtCtx()
+	if err != nil {
+		return nil, err
+	}
 	var v []byte
-	err := t.c.get.QueryRowContext(t.ctx, key).Scan(&v)
+	err = t.c.get.QueryRowContext(ctx, key).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -97,7 +115,11 @@ func (t *readTx) page(lo, hi []byte, n int, reverse, first bool) ([]fdbstore.Key
 	case !first:
 		st = t.c.fwdOpen
 	}
-	rows, err := st.QueryContext(t.ctx, lo, hi, n)
+	ctx, err := t.stmtCtx()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, lo, hi, n)
 	if err != nil {
 		return nil, describe(err)
 	}
@@ -134,6 +156,15 @@ func (t *writeTx) fail(err error) {
 	}
 }
 
+// exec runs one write statement; the first failure fails the transaction.
+func (t *writeTx) exec(st *sql.Stmt, args ...any) {
+	ctx, err := t.stmtCtx()
+	if err == nil {
+		_, err = st.ExecContext(ctx, args...)
+	}
+	t.fail(err)
+}
+
 func (t *writeTx) Set(key, value []byte) {
 	if t.err != nil || !t.limits.CheckSet(key, value) {
 		return
@@ -141,16 +172,14 @@ func (t *writeTx) Set(key, value []byte) {
 	if value == nil {
 		value = []byte{}
 	}
-	_, err := t.c.set.ExecContext(t.ctx, key, value)
-	t.fail(err)
+	t.exec(t.c.set, key, value)
 }
 
 func (t *writeTx) Clear(key []byte) {
 	if t.err != nil || !t.limits.CheckKey(key, 0) {
 		return
 	}
-	_, err := t.c.del.ExecContext(t.ctx, key)
-	t.fail(err)
+	t.exec(t.c.del, key)
 }
 
 func (t *writeTx) ClearRange(begin, end []byte) {
@@ -163,16 +192,14 @@ func (t *writeTx) ClearRange(begin, end []byte) {
 	if t.err != nil || !t.limits.CheckKey(begin, len(end)) {
 		return
 	}
-	_, err := t.c.delRange.ExecContext(t.ctx, begin, end)
-	t.fail(err)
+	t.exec(t.c.delRange, begin, end)
 }
 
 func (t *writeTx) Add(key []byte, delta int64) {
 	if t.err != nil || !t.limits.CheckKey(key, 8) {
 		return
 	}
-	_, err := t.c.add.ExecContext(t.ctx, key, delta)
-	t.fail(err)
+	t.exec(t.c.add, key, delta)
 }
 
 func (t *writeTx) Watch(key []byte) fdbstore.Watch {

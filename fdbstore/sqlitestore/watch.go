@@ -205,7 +205,9 @@ func (h *watchHub) check() {
 	ctx, cancel := context.WithTimeout(context.Background(), h.s.opts.Timeout)
 	defer cancel()
 	var version int64
-	if err := h.c.c.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+	// Statements run under a context that never ends (readTx.stmtCtx):
+	// each check is two short statements and a few point reads.
+	if err := h.c.c.QueryRowContext(context.Background(), "PRAGMA data_version").Scan(&version); err != nil {
 		slog.Warn("sqlite store: check watches", "path", h.s.path, "err", err)
 		return
 	}
@@ -213,7 +215,7 @@ func (h *watchHub) check() {
 		return
 	}
 	h.version = version
-	if _, err := h.c.beginRead.ExecContext(ctx); err != nil {
+	if _, err := h.c.beginRead.ExecContext(context.Background()); err != nil {
 		slog.Warn("sqlite store: check watches", "path", h.s.path, "err", err)
 		return
 	}
