@@ -2,3 +2,6 @@ package sqlitestore
 
 // LargestGroup returns the most transactions one commit has taken.
 func (s *Store) LargestGroup() int64 { return s.largestGroup.Load() }
+
+// Checkpoints returns how many background checkpoints have run.
+func (s *Store) Checkpoints() int64 { return s.ckpt.runs.Load() }

@@ -54,7 +54,8 @@ type Store struct {
 	rmu      sync.Mutex
 	nreaders int
 
-	hub *watchHub
+	hub  *watchHub
+	ckpt *checkpointer
 	// signal is written after every commit to wake other processes'
 	// watches (see watchHub).
 	signal *os.File
@@ -90,8 +91,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(readers + 2)
-	db.SetMaxIdleConns(readers + 2)
+	db.SetMaxOpenConns(readers + 3) // and the writer, the watch hub, the checkpointer
+	db.SetMaxIdleConns(readers + 3)
 	db.SetConnMaxLifetime(0)
 	s := &Store{
 		path:   path,
@@ -117,6 +118,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, describe(err))
 	}
+	// The checkpointer moves the log into the file (checkpoint.go).
+	if _, err := w.c.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", backstopPages)); err != nil {
+		w.close()
+		db.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, describe(err))
+	}
 	s.writer <- w
 	s.signal, err = os.OpenFile(path+"-signal", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -136,6 +143,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	ckptConn, err := s.newConn(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.ckpt = newCheckpointer(s, ckptConn)
 	return s, nil
 }
 
@@ -328,6 +341,9 @@ func (s *Store) Close() error {
 		close(s.closed)
 		if s.hub != nil {
 			s.hub.close()
+		}
+		if s.ckpt != nil {
+			s.ckpt.close()
 		}
 		select {
 		case w := <-s.writer:

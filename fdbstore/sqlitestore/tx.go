@@ -146,6 +146,7 @@ type writeTx struct {
 	limits  fdbstore.Limits
 	err     error
 	watches []*watch
+	writes  int // statements that wrote: the checkpointer's measure
 }
 
 func (t *writeTx) Snapshot() fdbstore.ReadTx { return &t.readTx }
@@ -163,6 +164,7 @@ func (t *writeTx) exec(st *sql.Stmt, args ...any) {
 		_, err = st.ExecContext(ctx, args...)
 	}
 	t.fail(err)
+	t.writes++
 }
 
 func (t *writeTx) Set(key, value []byte) {

@@ -1,0 +1,70 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hafs/hafs/fdbstore"
+	"github.com/hafs/hafs/fdbstore/sqlitestore"
+)
+
+// TestBackgroundCheckpoint: commits no longer checkpoint on their own below
+// the backstop, so the checkpointer must run as writes pile up, and what
+// it moved must read back from a fresh store. Back-to-back commits keep
+// the log from restarting (each checkpoint ends behind the last commit),
+// so the log is bounded by the writer's own backstop checkpoint.
+func TestBackgroundCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const commits = 20000
+	for i := range commits {
+		err := s.Transact(ctx, func(tx fdbstore.Tx) error {
+			tx.Set(fmt.Appendf(nil, "k%05d", i%5000), fmt.Appendf(nil, "value %d", i))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Checkpoints() < commits/1000/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d background checkpoints after %d commits, want at least %d", s.Checkpoints(), commits, commits/1000/2)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The backstop's pages, their frame headers and one commit's worth.
+	if limit := int64(10000*(4096+24) + 64*4096); fi.Size() > limit {
+		t.Errorf("write-ahead log is %d bytes after %d commits, want at most %d: the backstop checkpoint did not run", fi.Size(), commits, limit)
+	}
+	// What was checkpointed reads back, here and in a fresh store.
+	s.Close()
+	s2, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	err = s2.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+		v, err := tx.Get([]byte("k04999"))
+		if err == nil && string(v) != fmt.Sprintf("value %d", commits-1) {
+			err = fmt.Errorf("k04999 = %q, want the last commit's value", v)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
