@@ -38,9 +38,9 @@ type reserve struct {
 	path string
 	want int64
 
-	mu       sync.Mutex // serializes resizing the file
-	lastFill time.Time
-	fullAt   atomic.Int64 // unix nanoseconds of the last disk-full refusal
+	mu      sync.Mutex   // serializes resizing the file
+	checked atomic.Int64 // unix nanoseconds of the last look at its size
+	fullAt  atomic.Int64 // unix nanoseconds of the last disk-full refusal
 }
 
 func newReserve(dbPath string, want int64) *reserve {
@@ -64,7 +64,7 @@ func (r *reserve) size() int64 {
 func (r *reserve) fill() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lastFill = time.Now()
+	r.checked.Store(time.Now().UnixNano())
 	have := r.size()
 	if have >= r.want {
 		return
@@ -108,7 +108,7 @@ func (s *Store) attemptWithReserve(ctx context.Context, fn func(fdbstore.Tx) err
 	r := s.res
 	switch {
 	case err == nil:
-		if r.want > 0 && time.Since(r.lastFillTime()) > refillEvery && r.size() < r.want {
+		if r.want > 0 && r.due() && r.size() < r.want {
 			r.fill()
 		}
 		return nil
@@ -122,10 +122,13 @@ func (s *Store) attemptWithReserve(ctx context.Context, fn func(fdbstore.Tx) err
 	return err
 }
 
-func (r *reserve) lastFillTime() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lastFill
+// due reports whether a commit should look at the reserve's size again:
+// at most once per refillEvery, for a stat of the file after every commit
+// was a syscall per metadata operation.
+func (r *reserve) due() bool {
+	now := time.Now().UnixNano()
+	last := r.checked.Load()
+	return now-last > int64(refillEvery) && r.checked.CompareAndSwap(last, now)
 }
 
 // Full implements fdbstore.FullReporter: the disk refused a commit lately,
