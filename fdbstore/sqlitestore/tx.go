@@ -23,9 +23,10 @@ type readTx struct {
 // transaction's own is not done. It never ends: a context that can end
 // costs the driver a watcher goroutine per statement (modernc.org/sqlite
 // to interrupt it, database/sql to close its rows), several per
-// metadata operation, while every statement here is a point or a bounded
-// page that finishes on its own. The transaction's deadline is checked
-// before each statement, which is where an attempt stops.
+// metadata operation, while every statement here (a point read or write,
+// a page of at most 4096 keys, a range delete) ends on its own. The
+// transaction's deadline is checked before each statement, which is where
+// an attempt stops.
 func (t *readTx) stmtCtx() (context.Context, error) {
 	if err := t.ctx.Err(); err != nil {
 		return nil, context.Cause(t.ctx)
