@@ -17,33 +17,39 @@ import (
 // the store.
 //
 // So a checkpointer goroutine with its own connection checkpoints once
-// the keys written since its last pass reach ckptWrites (each dirties a
-// page or two), in two passes. The first, PASSIVE, runs beside the writer
-// and copies nearly everything. It ends a few commits behind, and the log
-// starts over only after a checkpoint that caught up with it, so the
-// second pass holds this process's writer while it copies those few
-// pages: a stall of well under a millisecond instead of the whole copy.
-// A log that starts over often stays small and in the page cache (a log
-// ten times longer made every create after a drop of the page cache wait
-// for disk reads of the log's pages it overwrote). The writer still
-// checkpoints on its own at backstopPages should the checkpointer fall
-// behind. Durability is unchanged: a checkpoint syncs the log before it
-// copies and the database before the log may start over, wherever it
-// runs (Store.Sync).
+// the pages written since its last pass reach ckptPages (estimated from
+// the keys and values written), in two passes. The first, PASSIVE, runs
+// beside the writer and copies nearly everything. It ends a few commits
+// behind, and the log starts over only after a checkpoint that caught up
+// with it, so the second pass holds this process's writer while it copies
+// those few pages: a stall of well under a millisecond instead of the
+// whole copy. A log that starts over often stays small and in the page
+// cache (a log ten times longer made every create after a drop of the
+// page cache wait for disk reads of the log's pages it overwrote), and a
+// log that grew is cut back to logLimit when it starts over, so that a
+// full disk gets its space back. The writer still checkpoints on its own
+// at backstopPages should the checkpointer fall behind. Durability is
+// unchanged: a checkpoint syncs the log before it copies and the database
+// before the log may start over, wherever it runs (Store.Sync).
 
 const (
-	// ckptWrites is how many written keys start a checkpoint, somewhat
-	// under SQLite's own 1000 pages.
-	ckptWrites = 1000
+	// ckptPages is how many written pages start a checkpoint: half the
+	// backstop, so that the log starts over well before it.
+	ckptPages = 500
 	// backstopPages is the log size, in pages, at which the writer
-	// checkpoints inside a commit after all.
-	backstopPages = 5000
+	// checkpoints inside a commit after all: SQLite's own default, so
+	// that the log never grows past what it did before (on a full disk,
+	// where no checkpoint can finish, that is what it takes).
+	backstopPages = 1000
+	// logLimit is the size, in bytes, the log file is cut back to when it
+	// starts over.
+	logLimit = backstopPages * pageSize
 )
 
 type checkpointer struct {
 	s       *Store
 	c       *conn
-	pending atomic.Int64 // keys written since the last checkpoint began
+	pending atomic.Int64 // pages written since the last checkpoint began
 	runs    atomic.Int64 // checkpoints run (tests)
 	kick    chan struct{}
 	stop    chan struct{}
@@ -62,10 +68,10 @@ func newCheckpointer(s *Store, c *conn) *checkpointer {
 	return k
 }
 
-// wrote counts n keys just committed and wakes the checkpointer when
+// wrote counts n pages just committed and wakes the checkpointer when
 // enough have been.
 func (k *checkpointer) wrote(n int) {
-	if n == 0 || k.pending.Add(int64(n)) < ckptWrites {
+	if n == 0 || k.pending.Add(int64(n)) < ckptPages {
 		return
 	}
 	select {

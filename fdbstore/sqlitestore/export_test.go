@@ -5,3 +5,6 @@ func (s *Store) LargestGroup() int64 { return s.largestGroup.Load() }
 
 // Checkpoints returns how many background checkpoints have run.
 func (s *Store) Checkpoints() int64 { return s.ckpt.runs.Load() }
+
+// NoteFull records a disk-full refusal at t, as a refused commit does.
+func (s *Store) NoteFull(t int64) { s.noteFull(t) }

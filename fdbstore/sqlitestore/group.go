@@ -112,13 +112,13 @@ func (s *Store) runGroup(c *conn, group []*member) {
 		s.largestGroup.Store(n) // only the writer's holder stores
 	}
 	alone := len(group) == 1 // no savepoint needed: a failure rolls back all
-	ran, writes := 0, 0
+	ran, pages := 0, 0
 	for i, m := range group {
 		if err := m.ctx.Err(); err != nil {
 			errs[i] = context.Cause(m.ctx)
 			continue
 		}
-		ws, err, broken := s.runMember(c, m, alone, &writes)
+		ws, err, broken := s.runMember(c, m, alone, &pages)
 		if broken != nil {
 			// The transaction itself is gone (SQLite rolls back on its
 			// own after some errors): nothing of the group stands, and
@@ -166,16 +166,16 @@ func (s *Store) runGroup(c *conn, group []*member) {
 	for _, ws := range watches {
 		s.hub.committed(ws)
 	}
-	s.ckpt.wrote(writes)
+	s.ckpt.wrote(pages)
 	answer(nil)
 }
 
 // runMember runs one member's function inside the open transaction, in a
 // savepoint unless it is alone, and returns its watches, valued at the
-// member's end, and adds the keys it wrote to *writes. A member that fails
-// leaves no trace; broken is set when undoing it failed, which means the
-// transaction is no longer open.
-func (s *Store) runMember(c *conn, m *member, alone bool, writes *int) (ws []*watch, err, broken error) {
+// member's end, and adds the log pages it dirtied to *pages. A member
+// that fails leaves no trace; broken is set when undoing it failed, which
+// means the transaction is no longer open.
+func (s *Store) runMember(c *conn, m *member, alone bool, pages *int) (ws []*watch, err, broken error) {
 	ctx := context.WithoutCancel(m.ctx)
 	if !alone {
 		if _, err := c.savepoint.ExecContext(ctx); err != nil {
@@ -220,7 +220,7 @@ func (s *Store) runMember(c *conn, m *member, alone bool, writes *int) (ws []*wa
 			return nil, nil, describe(rerr) // undone with the rest: it runs again
 		}
 	}
-	*writes += tx.writes
+	*pages += tx.pages
 	return tx.watches, nil, nil
 }
 

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -108,6 +109,9 @@ func (s *Store) attemptWithReserve(ctx context.Context, fn func(fdbstore.Tx) err
 	r := s.res
 	switch {
 	case err == nil:
+		if r.fullAt.Load() != 0 && fdbstore.IsGrowing(ctx) {
+			s.noteFull(0) // the disk took a commit that grew the store
+		}
 		if r.want > 0 && r.due() && r.size() < r.want {
 			r.fill()
 		}
@@ -115,7 +119,7 @@ func (s *Store) attemptWithReserve(ctx context.Context, fn func(fdbstore.Tx) err
 	case !errors.Is(err, fdbstore.ErrStoreFull):
 		return err
 	}
-	r.fullAt.Store(time.Now().UnixNano())
+	s.noteFull(time.Now().UnixNano())
 	if !fdbstore.IsGrowing(ctx) && r.release() {
 		return spaceRetry{err}
 	}
@@ -131,15 +135,40 @@ func (r *reserve) due() bool {
 	return now-last > int64(refillEvery) && r.checked.CompareAndSwap(last, now)
 }
 
-// Full implements fdbstore.FullReporter: the disk refused a commit lately,
-// or the reserve is spent (in part) and the disk has not a step free. (The
-// database keeps the pages rm freed for its own reuse, so a disk with
-// little free space after an rm is not full for the store.)
-// It reads the reserve file, so it answers for every process sharing the
-// store (hafs status too).
+// fullMarkAt is where in the signal file the time of the last disk-full
+// refusal is kept, for every process sharing the store: a refusal spends
+// the reserve only when the refused transaction is one the reserve is
+// for, so the reserve alone does not tell another process (hafs status)
+// that the disk refuses commits. The bytes lie in the block the signal
+// file already has, so writing them needs no space.
+const fullMarkAt = 8
+
+// noteFull records a disk-full refusal at t (unix nanoseconds), here and
+// for other processes; 0 records that a growing commit went through.
+func (s *Store) noteFull(t int64) {
+	s.res.fullAt.Store(t)
+	_, _ = s.signal.WriteAt(binary.LittleEndian.AppendUint64(nil, uint64(t)), fullMarkAt)
+}
+
+// lastFull returns when a process sharing the store last had a commit
+// refused for a full disk, 0 if none did.
+func (s *Store) lastFull() int64 {
+	at := s.res.fullAt.Load()
+	var b [8]byte
+	if n, _ := s.signal.ReadAt(b[:], fullMarkAt); n == len(b) {
+		at = max(at, int64(binary.LittleEndian.Uint64(b[:])))
+	}
+	return at
+}
+
+// Full implements fdbstore.FullReporter: the disk refused a commit lately
+// (in any process sharing the store), or the reserve is spent (in part)
+// and the disk has not a step free. (The database keeps the pages rm
+// freed for its own reuse, so a disk with little free space after an rm
+// is not full for the store.)
 func (s *Store) Full() (bool, string) {
 	r := s.res
-	if at := r.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < fullFor {
+	if at := s.lastFull(); at != 0 && time.Since(time.Unix(0, at)) < fullFor {
 		return true, "store full: the disk holding " + s.path + " refused a commit"
 	}
 	if r.want <= 0 {

@@ -119,7 +119,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, describe(err))
 	}
 	// The checkpointer moves the log into the file (checkpoint.go).
-	if _, err := w.c.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", backstopPages)); err != nil {
+	if _, err := w.c.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%d",
+		backstopPages, logLimit)); err != nil {
 		w.close()
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, describe(err))

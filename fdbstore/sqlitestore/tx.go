@@ -147,7 +147,7 @@ type writeTx struct {
 	limits  fdbstore.Limits
 	err     error
 	watches []*watch
-	writes  int // statements that wrote: the checkpointer's measure
+	pages   int // pages its writes dirtied, about: the checkpointer's measure
 }
 
 func (t *writeTx) Snapshot() fdbstore.ReadTx { return &t.readTx }
@@ -158,15 +158,23 @@ func (t *writeTx) fail(err error) {
 	}
 }
 
-// exec runs one write statement; the first failure fails the transaction.
-func (t *writeTx) exec(st *sql.Stmt, args ...any) {
+// exec runs one write statement, which dirties about pages pages of the
+// log; the first failure fails the transaction.
+func (t *writeTx) exec(pages int, st *sql.Stmt, args ...any) {
 	ctx, err := t.stmtCtx()
 	if err == nil {
 		_, err = st.ExecContext(ctx, args...)
 	}
 	t.fail(err)
-	t.writes++
+	t.pages += pages
 }
+
+// pagesFor is about how many pages of the log writing a key and value
+// dirties: its leaf, and the overflow pages of a large value.
+func pagesFor(key, value []byte) int { return 1 + (len(key)+len(value))/pageSize }
+
+// pageSize is SQLite's default page size, which the store keeps.
+const pageSize = 4096
 
 func (t *writeTx) Set(key, value []byte) {
 	if t.err != nil || !t.limits.CheckSet(key, value) {
@@ -175,14 +183,14 @@ func (t *writeTx) Set(key, value []byte) {
 	if value == nil {
 		value = []byte{}
 	}
-	t.exec(t.c.set, key, value)
+	t.exec(pagesFor(key, value), t.c.set, key, value)
 }
 
 func (t *writeTx) Clear(key []byte) {
 	if t.err != nil || !t.limits.CheckKey(key, 0) {
 		return
 	}
-	t.exec(t.c.del, key)
+	t.exec(1, t.c.del, key)
 }
 
 func (t *writeTx) ClearRange(begin, end []byte) {
@@ -195,14 +203,14 @@ func (t *writeTx) ClearRange(begin, end []byte) {
 	if t.err != nil || !t.limits.CheckKey(begin, len(end)) {
 		return
 	}
-	t.exec(t.c.delRange, begin, end)
+	t.exec(1, t.c.delRange, begin, end)
 }
 
 func (t *writeTx) Add(key []byte, delta int64) {
 	if t.err != nil || !t.limits.CheckKey(key, 8) {
 		return
 	}
-	t.exec(t.c.add, key, delta)
+	t.exec(1, t.c.add, key, delta)
 }
 
 func (t *writeTx) Watch(key []byte) fdbstore.Watch {
