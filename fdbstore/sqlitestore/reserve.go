@@ -143,6 +143,17 @@ func (r *reserve) due() bool {
 // file already has, so writing them needs no space.
 const fullMarkAt = 8
 
+// sizeSignal writes the signal file out to its full size once, so that
+// recording a refusal later, on a full disk, needs no new block.
+func (s *Store) sizeSignal() error {
+	fi, err := s.signal.Stat()
+	if err != nil || fi.Size() >= fullMarkAt+8 {
+		return err
+	}
+	_, err = s.signal.WriteAt(make([]byte, fullMarkAt+8-fi.Size()), fi.Size())
+	return err
+}
+
 // noteFull records a disk-full refusal at t (unix nanoseconds), here and
 // for other processes; 0 records that a growing commit went through.
 func (s *Store) noteFull(t int64) {
@@ -168,7 +179,9 @@ func (s *Store) lastFull() int64 {
 // is not full for the store.)
 func (s *Store) Full() (bool, string) {
 	r := s.res
-	if at := s.lastFull(); at != 0 && time.Since(time.Unix(0, at)) < fullFor {
+	// A mark from the future (the clock stepped back) is ignored rather
+	// than kept until the clock catches up.
+	if at := s.lastFull(); at != 0 && at <= time.Now().UnixNano() && time.Since(time.Unix(0, at)) < fullFor {
 		return true, "store full: the disk holding " + s.path + " refused a commit"
 	}
 	if r.want <= 0 {

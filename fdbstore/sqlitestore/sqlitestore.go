@@ -127,6 +127,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.writer <- w
 	s.signal, err = os.OpenFile(path+"-signal", os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		err = s.sizeSignal()
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
