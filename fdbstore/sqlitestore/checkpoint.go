@@ -101,11 +101,11 @@ func (k *checkpointer) checkpoint() error {
 	// The first pass's figures cannot tell whether it caught up: the
 	// writer may have committed since it looked. The second always runs,
 	// and costs next to nothing when there is nothing left to copy.
-	err := k.pass()
+	_, err := k.pass()
 	if err == nil {
 		select {
 		case w := <-k.s.writer:
-			err = k.pass()
+			_, err = k.pass()
 			k.s.writer <- w
 		case <-k.stop:
 		}
@@ -116,12 +116,14 @@ func (k *checkpointer) checkpoint() error {
 	return err
 }
 
-// pass runs one PASSIVE checkpoint.
-func (k *checkpointer) pass() error {
-	var busy, logged, moved int64
+// pass runs one PASSIVE checkpoint and returns how many frames the log
+// held.
+func (k *checkpointer) pass() (logged int64, err error) {
+	var busy, moved int64
 	// A context that never ends, as for every statement (readTx.stmtCtx):
 	// the checkpoint stops on its own when it has copied what it can.
-	return k.c.c.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &moved)
+	err = k.c.c.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &moved)
+	return logged, err
 }
 
 func (k *checkpointer) close() {

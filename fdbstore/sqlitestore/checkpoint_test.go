@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/sqlitestore"
 )
 
 // TestBackgroundCheckpoint: commits no longer checkpoint on their own below
@@ -17,11 +16,7 @@ import (
 // it over; and what it moved must read back from a fresh store.
 func TestBackgroundCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
-	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, path)
 	ctx := context.Background()
 	set := func(i int) {
 		t.Helper()
@@ -56,12 +51,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	}
 
 	s.Close()
-	s2, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	err = s2.ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
+	err := openAt(t, path).ReadTransact(ctx, func(tx fdbstore.ReadTx) error {
 		v, err := tx.Get([]byte("k00000"))
 		if err == nil && string(v) != fmt.Sprintf("value %d", commits) {
 			err = fmt.Errorf("k00000 = %q, want the last commit's value", v)

@@ -1,7 +1,5 @@
 package sqlitestore
 
-import "context"
-
 // LargestGroup returns the most transactions one commit has taken.
 func (s *Store) LargestGroup() int64 { return s.largestGroup.Load() }
 
@@ -15,8 +13,4 @@ func (s *Store) NoteFull(t int64) { s.noteFull(t) }
 func (s *Store) CheckpointNow() error { return s.ckpt.checkpoint() }
 
 // LogFrames returns how many frames the write-ahead log holds now.
-func (s *Store) LogFrames() (int64, error) {
-	var busy, logged, moved int64
-	err := s.ckpt.c.c.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &moved)
-	return logged, err
-}
+func (s *Store) LogFrames() (int64, error) { return s.ckpt.pass() }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hafs/hafs/fdbstore"
-	"github.com/hafs/hafs/fdbstore/sqlitestore"
 )
 
 // TestFullSeenByOtherProcesses: a refusal for a full disk in one process
@@ -18,15 +17,7 @@ import (
 func TestFullSeenByOtherProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
 	ctx := context.Background()
-	open := func() *sqlitestore.Store {
-		s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	mount, status := open(), open()
+	mount, status := openAt(t, path), openAt(t, path)
 	if full, why := status.Full(); full {
 		t.Fatalf("fresh store reported full: %s", why)
 	}

@@ -20,11 +20,17 @@ import (
 
 func openTemp(t testing.TB) *sqlitestore.Store {
 	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"),
-		sqlitestore.Options{Create: true})
+	return openAt(t, filepath.Join(t.TempDir(), "meta.db"))
+}
+
+// openAt opens (creating it if need be) the store at path, which t closes.
+func openAt(t testing.TB, path string) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
